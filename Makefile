@@ -23,7 +23,7 @@ $(PY):
 	$(PIP) install --upgrade "pip>=24"
 
 $(VENV)/.demo-stamp: pyproject.toml | $(PY)
-	$(PIP) install -e ".[aio,emulator]"
+	$(PIP) install -e ".[aio,emulator,requests]"
 	@touch $@
 
 $(VENV)/.dev-stamp: pyproject.toml | $(PY)
