@@ -1,9 +1,40 @@
-"""Suite-wide settings: hypothesis profiles sized for a 2-core machine."""
+"""Suite-wide settings: hypothesis profiles sized for a 2-core machine, and the secret scan.
+
+The secret scan (issue 8) keeps every log record of the whole session, formatted at DEBUG, and fails
+when a secret shows up in one:
+
+- A handler on the root logger (the root and the library's loggers are set to DEBUG) formats and keeps every
+  record, with the test that was running when it was logged.
+- Secrets get registered through the ``secret_registry`` fixture (``secret_registry.register(key)``); the
+  well-known test secrets are registered automatically: the published vector key ``pw==``, and every access
+  key, key credential and JWT literal written in the source of the collected test modules, and the access key
+  of every in-process emulator (its ``start`` is wrapped for the session).
+- Besides registered secrets, two shapes are leaks wherever they appear in a log record: a whole JWT
+  (three base64url segments starting ``eyJ``), and a connection string's ``accesskey=`` with an unmasked value.
+- After each test, the records logged while it ran are scanned against every secret registered so far; a hit
+  turns the test's teardown into an error that names the logger and the secret's label (never the secret).
+  At session end, every record is scanned again against every secret (a secret registered late, a record
+  logged by a background thread after its test), and a hit fails the session.
+- ``secret_registry.assert_clean(*objects)`` checks ``str`` and ``repr`` of exceptions and other objects, for
+  tests that want to assert that what they raised or built hides its secrets.
+
+Note for test authors: because the root logger is at DEBUG for the whole session, ``caplog.records`` also
+holds DEBUG records of other libraries (asyncio, aiohttp, urllib3); filter on ``record.name`` or use
+``caplog.at_level(level, logger=...)``.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -13,3 +44,290 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("default")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Secret scan
+# ---------------------------------------------------------------------------------------------------------
+
+# Loggers set to DEBUG besides the root (their level may have been set higher by someone; the scan wants all).
+SCANNED_LOGGERS = (
+    "azure.communication.common",
+    "azure.communication.common.emulator",
+    "aiohttp.access",
+    "aiohttp.server",
+)
+
+# A whole JWT: two base64url JSON segments and a (possibly empty) signature. The library never logs one.
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# A connection string's key with a value that is not masked (masks start with '*' or '<').
+ACCESS_KEY_PATTERN = re.compile(r"accesskey\s*=\s*(?![*<])([A-Za-z0-9+/]{2,}={0,2})", re.IGNORECASE)
+
+# Shorter secrets are matched only as whole base64 words, so that 'pw==' does not match inside other text.
+_SHORT_SECRET = 8
+_B64_CHARS = r"A-Za-z0-9+/=_\-"
+
+# Source patterns for the well-known test secrets written as literals in test modules.
+_SOURCE_SECRET_PATTERNS = (
+    ACCESS_KEY_PATTERN,
+    JWT_PATTERN,
+    re.compile(r"AzureKeyCredential\(\s*[\"']([^\"'\s]{4,})[\"']"),
+    re.compile(r"CommunicationTokenCredential\(\s*[\"']([^\"'\s]{8,})[\"']"),
+    re.compile(r"\bAccessToken(?:Info)?\(\s*[\"']([^\"'\s]{8,})[\"']"),
+)
+# The published vector key of the JS and Python SDK test suites.
+WELL_KNOWN_SECRETS = ("pw==",)
+
+
+def _describe(secret: str) -> str:
+    """Name a secret in a report without quoting it."""
+    return f"{len(secret)} chars starting {secret[:3]!r}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One secret found in one piece of text."""
+
+    label: str
+    where: str
+
+    def __str__(self) -> str:
+        return f"{self.label} in {self.where}"
+
+
+@dataclass
+class SecretRegistry:
+    """The secrets the tests use; register with :meth:`register`, check objects with :meth:`assert_clean`."""
+
+    _secrets: dict[str, str] = field(default_factory=dict)
+    _short: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def register(self, value: Any, label: str | None = None) -> Any:
+        """Register a secret (a str, or bytes that are decoded) and return it unchanged, for chaining.
+
+        Empty and whitespace-only values are ignored: they would match everything.
+        """
+        text = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
+        if not isinstance(text, str) or not text.strip():
+            return value
+        with self._lock:
+            known = text in self._secrets
+            if label is not None or not known:
+                # An explicit label replaces the generic one of an earlier registration.
+                self._secrets[text] = label or f"secret ({_describe(text)})"
+            if not known and len(text) < _SHORT_SECRET:
+                self._short[text] = re.compile(rf"(?<![{_B64_CHARS}]){re.escape(text)}(?![{_B64_CHARS}])")
+        return value
+
+    __call__ = register
+
+    def register_all(self, values: Iterable[Any]) -> None:
+        """Register several secrets."""
+        for value in values:
+            self.register(value)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._secrets
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def secrets(self) -> list[tuple[str, str]]:
+        """Return ``(secret, label)`` pairs (a snapshot)."""
+        with self._lock:
+            return list(self._secrets.items())
+
+    def find(self, text: str, where: str) -> list[Finding]:
+        """Return the registered secrets and the leak shapes (JWTs, unmasked ``accesskey=``) in ``text``."""
+        with self._lock:
+            secrets = list(self._secrets.items())
+            short = dict(self._short)
+        found: list[Finding] = []
+        for secret, label in secrets:
+            pattern = short.get(secret)
+            hit = pattern.search(text) is not None if pattern else secret in text
+            if hit:
+                found.append(Finding(label, where))
+        found.extend(find_leak_shapes(text, where))
+        return found
+
+    def assert_clean(self, *objects: object) -> None:
+        """Assert that ``str`` and ``repr`` of each object (an exception: also its args) hold no secret."""
+        for obj in objects:
+            texts = [str(obj), repr(obj)]
+            if isinstance(obj, BaseException):
+                texts.extend(repr(arg) for arg in obj.args)
+            findings = [f for t in texts for f in self.find(t, f"str/repr of {type(obj).__name__}")]
+            assert not findings, "secret in str/repr: " + "; ".join(map(str, findings))
+
+
+def find_leak_shapes(text: str, where: str) -> list[Finding]:
+    """Return the JWTs and unmasked connection-string keys in ``text`` (leaks whoever owns them)."""
+    found = [Finding(f"a JWT ({_describe(m.group(0))})", where) for m in JWT_PATTERN.finditer(text)]
+    found.extend(
+        Finding(f"an unmasked accesskey= ({_describe(m.group(1))})", where) for m in ACCESS_KEY_PATTERN.finditer(text)
+    )
+    return found
+
+
+@dataclass(frozen=True)
+class KeptRecord:
+    """A formatted log record and the test that was running when it was logged."""
+
+    test: str
+    logger: str
+    text: str
+
+
+class RecordKeeper(logging.Handler):
+    """Keeps every record it sees, formatted (message, arguments, traceback and stack)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.records: list[KeptRecord] = []
+        self.current_test = "(outside any test)"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # A record reaches this handler once per logger it is attached to; keep it once.
+        if getattr(record, "_acs_secret_scan_kept", False):
+            return
+        record._acs_secret_scan_kept = True
+        try:
+            text = self.format(record)
+        except Exception:  # a broken record is the logging call's bug, reported by logging itself
+            self.handleError(record)
+            return
+        self.records.append(KeptRecord(self.current_test, record.name, text))
+
+    def scan(self, registry: SecretRegistry, start: int = 0) -> list[Finding]:
+        """Scan the records kept from index ``start`` on."""
+        return scan_records(self.records[start:], registry)
+
+
+REGISTRY = SecretRegistry()
+REGISTRY.register_all(WELL_KNOWN_SECRETS)
+KEEPER = RecordKeeper()
+_saved_levels: dict[str, int] = {}
+_FIRST_RECORD = pytest.StashKey[int]()
+
+
+def scan_records(records: Iterable[KeptRecord], registry: SecretRegistry) -> list[Finding]:
+    """Scan kept records for registered secrets and leak shapes; one string search per secret."""
+    records = list(records)
+    if not records:
+        return []
+    by_logger: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        by_logger.setdefault((record.test, record.logger), []).append(record.text)
+    findings: list[Finding] = []
+    for (test, logger), texts in by_logger.items():
+        where = f"a log record of {logger!r} (during {test})"
+        joined = "\n".join(texts)
+        findings.extend(registry.find(joined, where))
+    return findings
+
+
+def _register_source_secrets(paths: Iterable[Path], registry: SecretRegistry) -> None:
+    for path in paths:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for pattern in _SOURCE_SECRET_PATTERNS:
+            for match in pattern.finditer(source):
+                value = match.group(1) if pattern.groups else match.group(0)
+                registry.register(value, f"a literal secret of {path.name} ({_describe(value)})")
+
+
+def _wrap_emulator_start() -> None:
+    """Register the access key of every in-process emulator (when the emulator is installed)."""
+    try:
+        from azure.communication.common.emulator import Emulator
+    except Exception:  # the emulator extra is optional, and the module may not exist yet
+        return
+    start = getattr(Emulator, "start", None)
+    if start is None or getattr(start, "_acs_secret_scan", False):
+        return
+
+    def registering_start(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = start(self, *args, **kwargs)
+        key = getattr(self, "access_key", None)
+        REGISTRY.register(key, "an emulator access key")
+        return result
+
+    registering_start._acs_secret_scan = True  # type: ignore[attr-defined]
+    Emulator.start = registering_start
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = logging.getLogger()
+    _saved_levels[""] = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(KEEPER)
+    for name in SCANNED_LOGGERS:
+        logger = logging.getLogger(name)
+        _saved_levels[name] = logger.level
+        logger.setLevel(logging.DEBUG)
+        # Loggers that do not propagate would never reach the root's handler.
+        logger.addHandler(KEEPER)
+    _wrap_emulator_start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, level in _saved_levels.items():
+        logger = logging.getLogger(name or None)
+        logger.setLevel(level)
+        logger.removeHandler(KEEPER)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _register_source_secrets({Path(item.path) for item in session.items}, REGISTRY)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    KEEPER.current_test = item.nodeid
+    item.stash[_FIRST_RECORD] = len(KEEPER.records)
+    try:
+        return (yield)
+    finally:
+        KEEPER.current_test = "(between tests)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report: pytest.TestReport = yield  # type: ignore[misc]
+    if call.when == "teardown" and report.passed:
+        start = item.stash.get(_FIRST_RECORD, len(KEEPER.records))
+        findings = scan_records(KEEPER.records[start:], REGISTRY)
+        if findings:
+            report.outcome = "failed"
+            report.longrepr = "secret leaked while this test ran:\n" + "\n".join(f"  {finding}" for finding in findings)
+    return report  # type: ignore[return-value]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    findings = scan_records(KEEPER.records, REGISTRY)
+    if not findings:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["SECRET SCAN: secrets found in log records of this session:"]
+    lines.extend(f"  {finding}" for finding in dict.fromkeys(findings))
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def secret_registry() -> SecretRegistry:
+    """The session's secret registry: ``secret_registry.register(value)``, ``.assert_clean(obj, ...)``."""
+    return REGISTRY
+
+
+@pytest.fixture(scope="session")
+def kept_log_records() -> RecordKeeper:
+    """The session's record keeper (for tests of the scan itself)."""
+    return KEEPER

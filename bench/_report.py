@@ -1,0 +1,597 @@
+"""Turn the raw results into ``BENCHMARKS.md``: a header, a summary of the goals, one section per case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PEERS = ["identity", "chat", "callautomation"]
+LABELS = {
+    "ours": "**ours**",
+    "identity": "peer: identity 1.5.0",
+    "chat": "peer: chat 1.3.0",
+    "callautomation": "peer: callautomation 1.6.0",
+    "floor": "floor",
+    "floor_bare": "floor, no `*scopes, **kwargs` (info)",
+    "ours_uncached": "**ours**, every response RSA-signed",
+    "callautomation_wire": "peer: callautomation 1.6.0, model `.serialize()`d (info)",
+}
+YES, NO = "✓", "✗"
+
+Records = list[dict[str, Any]]
+
+
+def _label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _index(records: Records, prefix: str = "") -> dict[str, dict[str, Any]]:
+    """``{contender without prefix: record}`` for the records whose contender starts with ``prefix``."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        name = str(record.get("contender", ""))
+        if prefix:
+            if not name.startswith(prefix):
+                continue
+            name = name[len(prefix) :]
+        out[name] = record
+    return out
+
+
+def _ok(record: dict[str, Any] | None) -> bool:
+    return bool(record) and record.get("status") == "ok"  # type: ignore[union-attr]
+
+
+def _status(record: dict[str, Any] | None) -> str:
+    if record is None:
+        return "not run"
+    status = str(record.get("status", "?"))
+    if record.get("stuck_in"):
+        status += f" (stuck in `{record['stuck_in']}`)"
+    return status
+
+
+def _ns(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:,.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:,.2f} µs"
+    return f"{ns:,.0f} ns"
+
+
+def _ratio(ours: float | None, other: float | None) -> str:
+    if not ours or not other:
+        return "—"
+    return f"{ours / other:.2f}"
+
+
+def _mark(met: bool | None) -> str:
+    return "—" if met is None else (YES if met else NO)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- per-case verdicts and sections ------------------------------------------------------------------
+# Each returns (met, one-line result, markdown body). ``met`` is None when ours could not be measured.
+
+Section = tuple[bool | None, str, str]
+
+
+def _timing_rows(
+    index: dict[str, dict[str, Any]], names: list[str], extra: Callable[[dict[str, Any]], list[str]]
+) -> tuple[list[list[str]], int]:
+    ours = index.get("ours")
+    ours_ns = ours["ns_per_call"] if _ok(ours) else None
+    rows = []
+    for name in names:
+        record = index.get(name)
+        if not _ok(record):
+            rows.append([_label(name), _status(record), "—", *(["—"] * len(extra({})))])
+            continue
+        assert record is not None
+        rows.append([_label(name), _ns(record["ns_per_call"]), _ratio(ours_ns, record["ns_per_call"]), *extra(record)])
+    return rows, len(rows)
+
+
+def case1(records: Records) -> Section:
+    index = _index(records)
+    names = ["ours", *PEERS, "floor", "floor_bare"]
+    rows, _ = _timing_rows(index, names, lambda r: [])
+    ours, floor = index.get("ours"), index.get("floor")
+    body = _table(["contender", "ns per call (median)", "ours / this"], rows)
+    if not (_ok(ours) and _ok(floor)):
+        return None, "ours not measured", body
+    assert ours is not None and floor is not None
+    vs_floor = ours["ns_per_call"] / floor["ns_per_call"]
+    peers = [index[p]["ns_per_call"] for p in PEERS if _ok(index.get(p))]
+    faster = all(ours["ns_per_call"] < p for p in peers)
+    best_peer = min(peers) if peers else float("nan")
+    met = vs_floor <= 1.5 and faster
+    result = (
+        f"{_ns(ours['ns_per_call'])} = {vs_floor:.2f}x the floor; "
+        f"{best_peer / ours['ns_per_call']:.1f}x faster than the fastest peer"
+    )
+    return met, result, body
+
+
+def case2(records: Records) -> Section:
+    index = _index(records)
+    rows = []
+    for name in ["ours", *PEERS, "floor"]:
+        r = index.get(name)
+        if not _ok(r):
+            rows.append([_label(name), _status(r), *(["—"] * 6)])
+            continue
+        assert r is not None
+        rows.append(
+            [
+                _label(name),
+                ", ".join(str(c) for c in r["refresher_calls"]),
+                f"{r['cpu_s']:.3f} s",
+                f"{r['cpu_pct_one_core']:.1f} %",
+                f"{r['process_cpu_pct_one_core']:.1f} %",
+                f"{r['wait_p50_ms']:.0f} / {r['wait_p99_ms']:.0f} ms",
+                YES if r["all_same_new_token"] and not r["errors"] else f"{NO} {r['errors']}",
+            ]
+        )
+    body = _table(
+        [
+            "contender",
+            "refresher calls (per run)",
+            "waiters' CPU in the window",
+            "… as % of one core",
+            "whole process CPU (info)",
+            "wait p50 / p99",
+            "every thread got the new token",
+        ],
+        rows,
+    )
+    ours = index.get("ours")
+    if not _ok(ours):
+        return None, "ours not measured", body
+    assert ours is not None
+    one = all(c == 1 for c in ours["refresher_calls"])
+    met = one and ours["cpu_pct_one_core"] < 5.0 and ours["all_same_new_token"]
+    result = (
+        f"refresher calls {ours['refresher_calls']}, waiters burnt {ours['cpu_pct_one_core']:.1f} % of a core, "
+        f"wait p50/p99 {ours['wait_p50_ms']:.0f}/{ours['wait_p99_ms']:.0f} ms"
+    )
+    return met, result, body
+
+
+def case3(records: Records) -> Section:
+    index = _index(records)
+    rows = []
+    for name in ["ours", *PEERS, "floor"]:
+        r = index.get(name)
+        if not _ok(r):
+            rows.append([_label(name), _status(r), *(["—"] * 4)])
+            continue
+        assert r is not None
+        rows.append(
+            [
+                _label(name),
+                ", ".join(str(c) for c in r["refresher_calls"]),
+                f"{r['all_done_ms']:.0f} / {r['all_done_max_ms']:.0f} ms",
+                f"{r['latency_p50_ms']:.0f} / {r['latency_p99_ms']:.0f} ms",
+                f"{r['cpu_s'] * 1000:.0f} ms",
+                YES if r["all_same_new_token"] and not r["errors"] else f"{NO} {r['errors']}",
+            ]
+        )
+    body = _table(
+        [
+            "contender",
+            "refresher calls (per run)",
+            "all 1,000 done: median / worst run",
+            "task latency p50 / p99",
+            "CPU per run",
+            "every task got the new token",
+        ],
+        rows,
+    )
+    ours = index.get("ours")
+    if not _ok(ours):
+        return None, "ours not measured", body
+    assert ours is not None
+    met = (
+        all(c == 1 for c in ours["refresher_calls"])
+        and ours["all_done_max_ms"] <= 150.0
+        and ours["all_same_new_token"]
+    )
+    peer_states = sorted({_status(index.get(p)).split(" (")[0] for p in PEERS})
+    result = (
+        f"refresher calls {ours['refresher_calls']}, all done in {ours['all_done_max_ms']:.0f} ms (worst run); "
+        f"peers: {', '.join(peer_states)}"
+    )
+    return met, result, body
+
+
+def case4(records: Records) -> Section:
+    memory = {str(r["contender"]): r for r in records if r.get("mode") == "memory" or "bytes_per_credential_tracemalloc" in r}
+    due = {str(r["contender"]): r for r in records if r.get("mode") == "due" or "rss_bytes_per_credential" in r}
+    # Rows for hangs/crashes carry no mode; attach them to both tables.
+    for r in records:
+        if r.get("status") != "ok":
+            memory.setdefault(str(r["contender"]), r)
+            due.setdefault(str(r["contender"]), r)
+    rows = []
+    n = next((r.get("n") for r in records if r.get("n")), None)
+    token_bytes = next((r.get("token_bytes") for r in records if r.get("token_bytes")), None)
+    for name in ["ours", *PEERS, "floor"]:
+        m, d = memory.get(name), due.get(name)
+        row = [_label(name)]
+        if _ok(m):
+            assert m is not None
+            row += [str(m["idle_extra_threads"]), f"{m['bytes_per_credential_tracemalloc']:,.0f} B"]
+        else:
+            row += [_status(m), "—"]
+        if _ok(d):
+            assert d is not None
+            row.append(f"{d['rss_bytes_per_credential']:,.0f} B")
+            if "peak_extra_threads" in d:
+                row += [
+                    str(d["peak_extra_threads"]),
+                    f"{d['refreshed_before_expiry']:,} / {n:,}",
+                    f"{d['holding_new_token']:,}",
+                    f"{d['first_refresh_s']:.1f}–{d['last_refresh_s']:.1f} s (expiry at {d['expires_in_s']:.1f} s)"
+                    if d.get("first_refresh_s") is not None
+                    else "none",
+                    str(d["duplicate_refreshes"]),
+                ]
+            else:
+                row += ["—"] * 5
+        else:
+            row += [_status(d), *(["—"] * 5)]
+        rows.append(row)
+    body = _table(
+        [
+            "contender",
+            "idle extra threads",
+            "heap per credential (tracemalloc)",
+            "RSS per credential",
+            "peak extra threads while refreshing",
+            "refreshed before expiry",
+            "holding the new token after",
+            "refreshes happened (from build start)",
+            "duplicate refreshes",
+        ],
+        rows,
+    )
+    body = (
+        f"{n:,} credentials, token length {token_bytes} characters (short JWT, one distinct string per credential, "
+        "counted in the memory).\n\n" + body
+        if n and token_bytes
+        else body
+    )
+    m, d = memory.get("ours"), due.get("ours")
+    if not (_ok(m) and _ok(d)):
+        return None, "ours not measured", body
+    assert m is not None and d is not None
+    met = (
+        m["idle_extra_threads"] <= 2
+        and d["idle_extra_threads_due"] <= 2
+        and d["peak_extra_threads"] <= 9
+        and m["bytes_per_credential_tracemalloc"] < 4096
+        and d["rss_bytes_per_credential"] < 4096
+        and d["refreshed_before_expiry"] == d["n"]
+        and d["holding_new_token"] == d["n"]
+        and d["duplicate_refreshes"] == 0
+    )
+    result = (
+        f"idle +{m['idle_extra_threads']} threads, peak +{d['peak_extra_threads']}, "
+        f"{m['bytes_per_credential_tracemalloc']:,.0f} B heap / {d['rss_bytes_per_credential']:,.0f} B RSS per credential, "
+        f"{d['refreshed_before_expiry']:,}/{d['n']:,} refreshed before expiry"
+    )
+    return met, result, body
+
+
+def case5(records: Records) -> Section:
+    small = _index(records, "small:")
+    large = _index(records, "large_bytes:")
+    large_str = _index(records, "large_str:")
+    rows, _ = _timing_rows(small, ["ours", *PEERS, "floor"], lambda r: [r.get("signature", "—")])
+    body = "Small JSON request, `on_request` only:\n\n" + _table(
+        ["contender", "per request (median)", "ours / this", "signature checks out"], rows
+    )
+    large_rows = []
+    ours_large = large.get("ours")
+    for name in ["ours", *PEERS, "floor"]:
+        r = large.get(name)
+        if not _ok(r):
+            note = ""
+            text = large_str.get(name)
+            if _ok(text):
+                assert text is not None
+                note = f"same body as `str`: {text['mb_per_s']:,.0f} MB/s"
+            large_rows.append([_label(name), _status(r), "—", note])
+            continue
+        assert r is not None
+        ratio = _ratio(ours_large["mb_per_s"], r["mb_per_s"]) if _ok(ours_large) else "—"  # type: ignore[index]
+        large_rows.append([_label(name), f"{r['mb_per_s']:,.0f} MB/s", ratio, r.get("signature", "")])
+    body += "\n\n10 MiB `bytes` body (MB = 10^6 bytes; the floor is `hashlib.sha256(body).digest()`):\n\n"
+    body += _table(["contender", "throughput (median)", "ours / this", "notes"], large_rows)
+    ours, floor = small.get("ours"), large.get("floor")
+    if not (_ok(ours) and _ok(ours_large) and _ok(floor)):
+        return None, "ours not measured", body
+    assert ours is not None and ours_large is not None and floor is not None
+    peers = [small[p]["ns_per_call"] for p in PEERS if _ok(small.get(p))]
+    speedup = min(peers) / ours["ns_per_call"] if peers else float("nan")
+    vs_floor = ours_large["mb_per_s"] / floor["mb_per_s"]
+    met = speedup >= 1.5 and vs_floor >= 0.9 and ours.get("signature") == "verifies"
+    result = (
+        f"small: {_ns(ours['ns_per_call'])}, {speedup:.1f}x faster than the fastest peer; "
+        f"10 MiB: {ours_large['mb_per_s']:,.0f} MB/s = {vs_floor:.2f}x the floor"
+    )
+    return met, result, body
+
+
+def case6(records: Records) -> Section:
+    parse = _index(records, "parse:")
+    serialize = _index(records, "serialize:")
+
+    def agree(r: dict[str, Any]) -> list[str]:
+        c = r.get("correctness") if r else None
+        if not c:
+            return ["—"]
+        return [f"{c['agree']}/{c['total']}"]
+
+    rows, _ = _timing_rows(parse, ["ours", *PEERS, "floor"], agree)
+    body = "`identifier_from_raw_id`, per call, averaged over the 58 raw ids of the JS test suite:\n\n"
+    body += _table(["contender", "per call (median)", "ours / this", "kinds as the JS 2.5.0 package"], rows)
+    srows, _ = _timing_rows(
+        serialize,
+        ["ours", "identity", "chat", "callautomation", "callautomation_wire", "floor"],
+        lambda r: [str(r.get("what", "—"))],
+    )
+    body += "\n\n`serialize_identifier`, per call, over the same 58 identifiers (each package's own):\n\n"
+    body += _table(["contender", "per call (median)", "ours / this", "output"], srows)
+    wrong = {p: (parse.get(p) or {}).get("correctness", {}).get("wrong", []) for p in PEERS}
+    notes = [f"- {_label(p)} disagrees with JS on: " + ", ".join(f"`{w[:48]}`" for w in ws) for p, ws in wrong.items() if ws]
+    if notes:
+        body += "\n\nCorrectness (kind and raw-id round trip against the JS vectors):\n\n" + "\n".join(notes)
+    ours_p, ours_s = parse.get("ours"), serialize.get("ours")
+    if not (_ok(ours_p) and _ok(ours_s)):
+        return None, "ours not measured", body
+    assert ours_p is not None and ours_s is not None
+    p_peers = [parse[p]["ns_per_call"] for p in PEERS if _ok(parse.get(p))]
+    s_peers = [serialize[p]["ns_per_call"] for p in ("chat", "callautomation") if _ok(serialize.get(p))]
+    p_speed = min(p_peers) / ours_p["ns_per_call"] if p_peers else float("nan")
+    s_speed = min(s_peers) / ours_s["ns_per_call"] if s_peers else float("nan")
+    correct = ours_p.get("correctness", {}).get("agree") == ours_p.get("correctness", {}).get("total")
+    met = p_speed >= 2.0 and s_speed >= 2.0 and correct
+    result = (
+        f"parse {_ns(ours_p['ns_per_call'])} ({p_speed:.1f}x the fastest peer), serialize "
+        f"{_ns(ours_s['ns_per_call'])} ({s_speed:.1f}x the fastest peer)"
+    )
+    return met, result, body
+
+
+def case7(records: Records) -> Section:
+    index = _index(records)
+    kinds = ["typical", "base64url (`-`/`_` in payload)", "fractional exp", "short payload"]
+
+    def verdicts(r: dict[str, Any]) -> list[str]:
+        c = r.get("correctness") or {}
+        return [YES if c.get(k) == "ok" else f"{NO} {c.get(k, '—')}" for k in kinds] if r else ["—"] * len(kinds)
+
+    rows = []
+    ours = index.get("ours")
+    for name in ["ours", *PEERS, "floor"]:
+        r = index.get(name)
+        if not _ok(r):
+            rows.append([_label(name), _status(r), "—", *(verdicts(r) if r and r.get("correctness") else ["—"] * 4), "—"])
+            continue
+        assert r is not None
+        ratio = _ratio(ours["ns_per_call"], r["ns_per_call"]) if _ok(ours) else "—"  # type: ignore[index]
+        rows.append([_label(name), _ns(r["ns_per_call"]), ratio, *verdicts(r), f"`{r.get('what', '')}`"])
+    body = _table(["contender", "per call (median, typical token)", "ours / this", *kinds, "what"], rows)
+    if not _ok(ours):
+        return None, "ours not measured", body
+    assert ours is not None
+    peers = [index[p]["ns_per_call"] for p in PEERS if _ok(index.get(p))]
+    speed = min(peers) / ours["ns_per_call"] if peers else float("nan")
+    correct = all(v == "ok" for v in (ours.get("correctness") or {}).values())
+    met = speed >= 1.5 and correct
+    result = f"{_ns(ours['ns_per_call'])}, {speed:.1f}x faster than the fastest peer; correct on every token: {YES if correct else NO}"
+    return met, result, body
+
+
+def case8(records: Records) -> Section:
+    index = _index(records)
+    rows = []
+    for name in ["ours", "ours_uncached", "floor"]:
+        r = index.get(name)
+        if not _ok(r):
+            rows.append([_label(name), _status(r), *(["—"] * 5)])
+            continue
+        assert r is not None
+        rows.append(
+            [
+                _label(name),
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} ms",
+                str(r["error_count"]) + (f" {r['errors']}" if r["errors"] else ""),
+                f"{r['server_cpu_pct_one_core']:.0f} %",
+                f"{r['client_cpu_pct_one_core']:.0f} %",
+                f"{r['requests']:,} in {r['seconds']:.1f} s",
+            ]
+        )
+    rows.append(["peers", "n/a: no peer package has an emulator", "—", "—", "—", "—", "—"])
+    body = _table(
+        ["server", "requests/s", "latency p50 / p99", "errors", "server CPU (one core = 100 %)", "load generator CPU", "measured"],
+        rows,
+    )
+    verdicts = []
+    for name in ("ours", "ours_uncached"):
+        r = index.get(name)
+        if _ok(r):
+            assert r is not None
+            verdicts.append((name, r["rps"] >= 500 and r["p99_ms"] < 100 and r["error_count"] == 0, r))
+    if not verdicts:
+        return None, "ours not measured", body
+    met = all(v for _, v, _ in verdicts)
+    result = "; ".join(
+        f"{'cached' if n == 'ours' else 'uncached'}: {r['rps']:,.0f} req/s, p99 {r['p99_ms']:.0f} ms, {r['error_count']} errors"
+        for n, _, r in verdicts
+    )
+    return met, result, body
+
+
+CASES: list[tuple[str, str, str, Callable[[Records], Section]]] = [
+    (
+        "1",
+        "`get_token` on a fresh token (hot path, one thread)",
+        "at most 1.5x the floor and faster than every peer",
+        case1,
+    ),
+    (
+        "2",
+        "Contention: 64 threads, expired token, refresher takes 200 ms",
+        "exactly 1 refresher call; waiting threads burn under 5 % of one core",
+        case2,
+    ),
+    (
+        "3",
+        "Asyncio contention: 1,000 tasks, expired token, async refresher takes 100 ms",
+        "1 refresher call; all done within 150 ms",
+        case3,
+    ),
+    (
+        "4",
+        "Scale: 10,000 proactive-refresh credentials",
+        "≤ 2 extra threads idle, ≤ 9 at peak, < 4 KiB per credential, every credential refreshed in its window",
+        case4,
+    ),
+    (
+        "5",
+        "HMAC signing (azure-core policy, `on_request` only)",
+        "small JSON ≥ 1.5x faster than every peer; 10 MiB `bytes` ≥ 0.9x `hashlib.sha256`",
+        case5,
+    ),
+    (
+        "6",
+        "Identifiers: `identifier_from_raw_id` and `serialize_identifier`",
+        "≥ 2x faster than every peer",
+        case6,
+    ),
+    ("7", "JWT parsing (`exp` extraction)", "≥ 1.5x faster than every peer, and correct on base64url", case7),
+    (
+        "8",
+        "Emulator `issueAccessToken`, 32 concurrent signed clients",
+        "≥ 500 requests/s, p99 < 100 ms, zero errors",
+        case8,
+    ),
+]
+
+NOTES = {
+    "1": (
+        "Every row is one call through a bound method in a tight loop (loop and call overhead included for "
+        "all). The floor reads one attribute (an immutable `(refresh_on, token)` snapshot), compares it with "
+        "`time.time()` and returns the token, with the azure-core `get_token(*scopes, **kwargs)` signature; the "
+        "informational row without the signature shows what packing `**kwargs` costs. Token: an ACS-shaped "
+        "813-character JWT, valid for an hour; each credential has a refresher (never called here)."
+    ),
+    "2": (
+        "Waiters' CPU: each thread's own CPU time (`time.thread_time`) inside `get_token`, summed over the 64 "
+        "threads, minus the refresher's CPU; % of one core over the refresh window (≈ 200 ms). The whole-process "
+        "column also counts waking the 64 threads and their exit. The peers wait with `release(); acquire()` "
+        "in a loop: their waiters spin for the whole refresh."
+    ),
+    "3": (
+        "The peers' async credential \"waits\" with `self._lock.release(); await self._lock.acquire()`; an "
+        "uncontended `asyncio.Lock.acquire()` returns without yielding, so the first waiter spins on the event "
+        "loop forever and the refresher's `await asyncio.sleep` never resumes. The harness kills it and reports "
+        "the frames it was spinning in."
+    ),
+    "4": (
+        "`memory` process: tracemalloc on, tokens valid for an hour (idle). `due` process: RSS measured with "
+        "psutil, every token expiring at the same whole second a few seconds ahead, so every credential falls "
+        "due (half-way through the remaining life) together; threads sampled every millisecond. Refreshers are "
+        "built before the measured region (one per credential, to check each was refreshed). The peers only "
+        "refresh proactively inside `with`, so they are entered: one `threading.Timer` thread per credential."
+    ),
+    "5": (
+        "A fresh `azure.core.rest.HttpRequest` per call (built outside the timing). Each signature is "
+        "recomputed from the request as it leaves the policy with the project's signing core. The peers hash "
+        "`body.encode()`: a `bytes` body raises `AttributeError` (their rate on the same body as `str` is shown)."
+    ),
+    "6": (
+        "The chat and callautomation serializers return intermediate forms (a snake-case dict; an msrest "
+        "model), not the REST wire dict ours returns, so the comparison flatters them; the model's own "
+        "`.serialize()` to the wire form is shown for information. The floor builds a tuple (parse) or one "
+        "literal dict (serialize): no objects, no validation."
+    ),
+    "7": (
+        "The peers decode the payload with `base64.b64decode(payload + \"==\")` (plain base64, not base64url): "
+        "`-` and `_` are silently dropped, so a valid token whose payload encodes to either is rejected "
+        "(`ValueError: Token is not formatted correctly`). Only the typical token is timed."
+    ),
+    "8": (
+        "Server, load generator and this harness are three processes on the same 2 cores. The load generator "
+        "(raw aiohttp, 32 workers, one identity each) signs every request with the project's `_signing` core. "
+        "The cached variant lets the emulator reuse a token it already signed for an identical request in the "
+        "same second; the uncached variant varies `expiresInMinutes` so every response costs one RSA-2048 "
+        "signature. Latency is per request, measured by the client, after a warm-up."
+    ),
+}
+
+
+def verdicts(results: dict[str, Records]) -> dict[str, Section]:
+    out: dict[str, Section] = {}
+    for number, _title, _goal, fn in CASES:
+        if number in results:
+            out[number] = fn(results[number])
+    return out
+
+
+def render(info: dict[str, Any], results: dict[str, Records], profiles: dict[str, str]) -> str:
+    sections = verdicts(results)
+    v = info["versions"]
+    load = info.get("load_before")
+    load_after = info.get("load_after")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`bench/run.py`); do not edit by hand.",
+        "",
+        f"- Date: {info['date']} ({info['mode']} run, {info['elapsed_s'] / 60:.1f} min), revision {info['revision']}",
+        f"- Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['platform']}",
+        f"- Python: {info['python']}",
+        "- Packages: "
+        + ", ".join(f"{name} {version}" for name, version in v.items()),
+        "- Load average (1 min) before / after: "
+        + (f"{load[0]:.1f} / {load_after[0]:.1f}" if load and load_after else "unknown")
+        + " (the machine may be shared; ratios are measured in the same process and run, absolute numbers move with load)",
+        "",
+        "Peers: the private `_shared` folders inside `azure-communication-identity`, `azure-communication-chat` "
+        "and `azure-communication-callautomation` (the newest generation), imported from their installed packages. "
+        "Times are medians over interleaved rounds; \"ours / this\" is ours divided by the row (below 1: ours is "
+        "faster or lighter; for throughput, above 1 is faster).",
+        "",
+        "How to rerun: `make bench` (about 5 minutes on 2 cores), or `.venv/bin/python bench/run.py --quick` "
+        "(about a minute), `--only 1,5` for some cases. Raw numbers: `bench/results.json`.",
+        "",
+        "## Summary",
+        "",
+    ]
+    summary = []
+    for number, title, goal, _fn in CASES:
+        if number not in sections:
+            continue
+        met, result, _ = sections[number]
+        summary.append([number, title, goal, result, _mark(met)])
+    lines.append(_table(["#", "case", "goal", "result (ours)", "met"], summary))
+    for number, title, goal, _fn in CASES:
+        if number not in sections:
+            continue
+        met, result, body = sections[number]
+        lines += ["", f"## {number}. {title}", "", f"Goal: {goal}. **Met: {_mark(met)}** — {result}.", "", body]
+        if number in NOTES:
+            lines += ["", NOTES[number]]
+        if number in profiles:
+            lines += ["", "Where the time goes (ours, cProfile, sorted by own time):", "", "```", profiles[number].rstrip(), "```"]
+    return "\n".join(lines) + "\n"

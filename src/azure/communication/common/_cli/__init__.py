@@ -1,0 +1,164 @@
+"""The ``acs-common`` command line (also ``python -m azure.communication.common``).
+
+Exit codes: 0 success, 1 failure, 2 usage error. Errors are one line on stderr, never a traceback, and never
+a secret: connection strings are read from an argument, stdin (``-``) or the environment and shown masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, Final, NoReturn
+
+from ._common import SECRETS_HELP, CLIError, UsageError, first_line
+from ._output import Output
+
+__all__ = ["build_parser", "main"]
+
+PROG: Final = "acs-common"
+
+EPILOG: Final = (
+    """\
+examples:
+  acs-common demo                                   # the end-to-end walkthrough (about 15 s)
+  acs-common emulator --port 8888                   # a local ACS Identity service
+  acs-common token inspect -  < token.txt           # what does this token say?
+  acs-common id parse 8:orgid:45ab2481-1c1c-4005-be24-0ffb879b1130
+  acs-common request POST '/identities?api-version=2023-10-01' --data '{}'
+  acs-common sign GET '/identities/x?api-version=2023-10-01'
+
+Run 'acs-common COMMAND --help' for a command's options and examples.
+Exit status: 0 success, 1 failure, 2 usage error. Colour only on a terminal, never with NO_COLOR set.
+
+"""
+    + SECRETS_HELP
+)
+
+EMULATOR_EPILOG: Final = """\
+examples:
+  acs-common emulator                        # 127.0.0.1:{port}, in-memory store
+  acs-common emulator --port 0               # a free port (printed at startup)
+  acs-common emulator --port 8888 --database acs.sqlite
+  acs-common emulator --allow-short-tokens   # lets token requests ask for lifetimes of seconds
+  acs-common emulator --access-key - < key.txt
+
+The emulator prints its endpoint and connection string; stop it with Ctrl-C.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (``CLIError``), not usage text and ``sys.exit``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
+
+
+def _emulator_parser(default_port: int) -> argparse.ArgumentParser:
+    return _Parser(
+        prog=f"{PROG} emulator",
+        description="Run the local ACS Identity emulator: the Identity REST API with HMAC authentication, "
+        "on 127.0.0.1 by default.",
+        epilog=EMULATOR_EPILOG.format(port=default_port),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _run_emulator(args: argparse.Namespace, out: Output) -> int:
+    try:
+        from ..emulator import DEFAULT_PORT, add_cli_arguments, run_cli
+    except ImportError as exc:
+        raise CLIError(
+            f"the emulator needs the emulator extra ({exc.name or 'a dependency'} is missing): "
+            "pip install 'azure-communication-common[emulator]'"
+        ) from None
+    parser = _emulator_parser(DEFAULT_PORT)
+    add_cli_arguments(parser)
+    emulator_args = parser.parse_args(args.rest)
+    return int(run_cli(emulator_args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand."""
+    from .._version import VERSION
+    from . import _demo, _ids, _inspect, _request
+
+    parser = _Parser(
+        prog=PROG,
+        description="Azure Communication Services from the command line: demo, local emulator, tokens, "
+        "identifiers and HMAC-signed requests (azure-communication-common for Python).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    parser.add_argument("--no-color", action="store_true", help="never write ANSI colour")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _demo.add_parser(subparsers)
+    emulator = subparsers.add_parser(
+        "emulator",
+        help="run the local ACS Identity emulator (see 'acs-common emulator --help')",
+        add_help=False,
+    )
+    emulator.set_defaults(handler=_run_emulator)
+    _inspect.add_parser(subparsers)
+    _ids.add_parser(subparsers)
+    _request.add_parsers(subparsers)
+    return parser
+
+
+def _report(prog: str, message: str) -> None:
+    err = Output(sys.stderr)
+    sys.stderr.write(f"{prog}: {err.style('error', 'red', 'bold')}: {message}\n")
+    sys.stderr.flush()
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    out = Output(no_color=args.no_color)
+    handler: Any = args.handler
+    words = [PROG, args.command, getattr(args, "token_command", None), getattr(args, "id_command", None)]
+    try:
+        return int(handler(args, out))
+    except CLIError as exc:
+        if exc.prog is None:
+            exc.prog = " ".join(word for word in words if word)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 success, 1 failure, 2 usage error).
+
+    Args:
+        argv: the arguments after the program name (default ``sys.argv[1:]``).
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(arguments)
+    except CLIError as exc:
+        _report(exc.prog or PROG, str(exc))
+        return exc.exit_code
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except KeyboardInterrupt:
+        _report(PROG, "interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): point stdout at devnull so the interpreter's final flush is quiet.
+        # (Suppressed: an in-process stdout replacement has no file descriptor.)
+        with contextlib.suppress(OSError, ValueError):
+            stdout_fd = sys.stdout.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stdout_fd)
+            os.close(devnull)
+        return 1
+    except Exception as exc:  # the promise is: no traceback, ever
+        text = first_line(str(exc))
+        _report(PROG, f"unexpected {type(exc).__name__}" + (f": {text}" if text else ""))
+        return 1

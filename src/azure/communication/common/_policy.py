@@ -1,0 +1,236 @@
+"""HMAC-SHA256 request signing with an access key, as an azure-core pipeline policy.
+
+The policy signs exactly what the transport sends: it rewrites the request URL to its canonical form
+(:mod:`._url`) and puts the body bytes it hashed back on the request. The signing itself is
+:mod:`._signing`, shared with the httpx and requests adapters and the emulator's verifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import time
+from base64 import b64encode
+from collections.abc import Callable, Mapping
+from typing import Any, Final, cast
+from urllib.parse import urlencode
+
+from azure.core.credentials import AzureKeyCredential, SupportsTokenInfo, TokenCredential
+from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy, SansIOHTTPPolicy
+from azure.core.rest import HttpRequest as RestHttpRequest
+
+from ._connection_string import is_key_credential
+from ._signing import content_hash, decode_access_key, format_date, sign
+from ._url import canonicalize
+
+__all__ = [
+    "COMMUNICATION_SCOPE",
+    "CommunicationAccessKeyCredentialPolicy",
+    "create_communication_auth_policy",
+]
+
+COMMUNICATION_SCOPE: Final = "https://communication.azure.com//.default"
+"""The Entra ID scope of the ACS data plane (the double slash is part of the real scope)."""
+
+# Files are hashed in chunks this large: big enough that the per-call overhead vanishes next to SHA-256.
+_FILE_CHUNK: Final = 1 << 20
+
+
+class AccessKey:
+    """The access key of a key credential, read on every use so that ``AzureKeyCredential.update()`` rotates it.
+
+    The decoded key is cached per key string, so steady-state use costs one attribute read and one identity
+    comparison.
+    """
+
+    __slots__ = ("_cached", "_credential")
+
+    def __init__(self, credential: AzureKeyCredential | str) -> None:
+        if not isinstance(credential, str) and not is_key_credential(credential):
+            raise TypeError(
+                f"Expected an AzureKeyCredential or a base64 access key (str), not {type(credential).__name__}."
+            )
+        self._credential = credential
+        key = self._read()
+        self._cached = (key, decode_access_key(key))
+
+    def __repr__(self) -> str:
+        return "AccessKey(key=***)"
+
+    def _read(self) -> str:
+        credential = self._credential
+        return credential if isinstance(credential, str) else credential.key
+
+    def decoded(self) -> bytes:
+        """Return the decoded current key.
+
+        Raises:
+            ValueError: the credential was updated to a key that is not valid base64.
+        """
+        key = self._read()
+        cached = self._cached
+        if key is cached[0] or key == cached[0]:
+            return cached[1]
+        decoded = decode_access_key(key)
+        self._cached = (key, decoded)
+        return decoded
+
+
+def hash_file(stream: Any) -> str:
+    """Hash a seekable binary file from its current position to its end, then rewind to that position.
+
+    Raises:
+        ValueError: the file is not seekable or is open in text mode.
+    """
+    seekable = getattr(stream, "seekable", None)
+    if seekable is None or not seekable():
+        raise ValueError(
+            "Cannot sign a request whose body is a non-seekable stream: it would have to be consumed "
+            "to be hashed. Pass bytes or a seekable binary file."
+        )
+    start = stream.tell()
+    digest = hashlib.sha256()
+    try:
+        while chunk := stream.read(_FILE_CHUNK):
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise ValueError("Cannot sign a request whose body is a text-mode file: open it in binary mode ('rb').")
+            digest.update(chunk)
+    finally:
+        stream.seek(start)
+    return b64encode(digest.digest()).decode("ascii")
+
+
+def form_body(fields: Mapping[Any, Any]) -> bytes:
+    """Encode form fields as ``application/x-www-form-urlencoded`` (lists repeat the field; None is skipped)."""
+    pairs = [(name, value) for name, value in fields.items() if value is not None]
+    return urlencode(pairs, doseq=True).encode("ascii")
+
+
+class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
+    """Sign every request with an ACS access key (HMAC-SHA256).
+
+    Place it in the pipeline's authentication slot, after the retry policy, so that each retry is signed
+    afresh (the date is part of the signature). Works in sync and async pipelines, with any transport: the
+    request URL is rewritten to its canonical form and the body is set to the exact bytes that were hashed.
+
+    Args:
+        credential: an ``AzureKeyCredential`` (read on every request, so ``update()`` rotates the key) or the
+            base64 access key itself.
+
+    Raises:
+        TypeError: ``credential`` is neither a key credential nor a string.
+        ValueError: the key is not valid base64.
+    """
+
+    def __init__(
+        self,
+        credential: AzureKeyCredential | str,
+        *,
+        _clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._key = AccessKey(credential)
+        self._clock = _clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(credential=***)"
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        """Canonicalise the URL, fix the body bytes and add the ``x-ms-date``, hash and signature headers.
+
+        Raises:
+            ValueError: the URL is not an absolute http(s) URL, the body cannot be signed without being
+                consumed (multipart, async iterables, non-seekable streams), or the key was rotated to an
+                invalid one.
+        """
+        http_request = request.http_request
+        canonical = canonicalize(http_request.url)
+        if canonical.url != http_request.url:
+            http_request.url = canonical.url
+        headers = http_request.headers
+        body_hash = _body_hash(http_request)
+        signed = sign(
+            method=http_request.method,
+            path_and_query=canonical.path_and_query,
+            host=headers.get("Host") or canonical.host,
+            body_hash=body_hash,
+            key=self._key.decoded(),
+            date=format_date(self._clock()),
+        )
+        headers.update(signed)
+
+
+def _body_hash(http_request: Any) -> str:
+    """Return the content hash of the body, first replacing a body that is not bytes by its bytes."""
+    if isinstance(http_request, RestHttpRequest):
+        # The public accessors of the REST request go through a slow ``__getattr__``: read the fields.
+        data = http_request._data
+        files = http_request._files
+    else:
+        data = getattr(http_request, "data", None)
+        files = getattr(http_request, "files", None)
+    if files or getattr(http_request, "multipart_mixed_info", None):
+        raise ValueError(
+            "Cannot sign a multipart request: its body is built by the transport after signing. "
+            "Send the body as bytes instead."
+        )
+    if data is None:
+        return content_hash(b"")
+    if isinstance(data, bytes):
+        return content_hash(data)
+    if isinstance(data, str):
+        body = data.encode("utf-8")
+    elif isinstance(data, (bytearray, memoryview)):
+        body = bytes(data)
+    elif isinstance(data, Mapping):
+        body = form_body(data)
+    elif hasattr(data, "read"):
+        return hash_file(data)
+    elif hasattr(data, "__aiter__"):
+        raise ValueError(
+            "Cannot sign a request whose body is an async iterable: it would have to be consumed to be "
+            "hashed. Pass bytes, str or a seekable binary file."
+        )
+    else:
+        raise ValueError(
+            f"Cannot sign a request whose body is a {type(data).__name__}: pass bytes, str, JSON, a form "
+            "dict or a seekable binary file (streamed bodies would have to be consumed to be hashed)."
+        )
+    # set_bytes_body also sets Content-Length in bytes (azure-core counts characters for a str body).
+    http_request.set_bytes_body(body)
+    return content_hash(body)
+
+
+def create_communication_auth_policy(
+    credential: AzureKeyCredential | str | TokenCredential | SupportsTokenInfo, **kwargs: Any
+) -> CommunicationAccessKeyCredentialPolicy | BearerTokenCredentialPolicy[Any, Any]:
+    """Return the authentication policy for a credential, as the ACS clients choose it.
+
+    Args:
+        credential: a key credential or base64 access key (-> :class:`CommunicationAccessKeyCredentialPolicy`),
+            or a ``TokenCredential`` (-> azure-core's ``BearerTokenCredentialPolicy`` for the ACS scope).
+        **kwargs: passed to the bearer token policy (e.g. ``enforce_https=False`` for a loopback test
+            server); not used by the key policy, so the same call works for every credential type.
+
+    Raises:
+        TypeError: the credential is none of these, or is an async token credential (use
+            :func:`azure.communication.common.aio.create_communication_auth_policy`).
+        ValueError: the access key is not valid base64.
+    """
+    if isinstance(credential, str) or is_key_credential(credential):
+        return CommunicationAccessKeyCredentialPolicy(cast("AzureKeyCredential | str", credential))
+    get_token = getattr(credential, "get_token", None)
+    if get_token is None:
+        raise TypeError(
+            "Expected an AzureKeyCredential, a base64 access key (str) or a TokenCredential, "
+            f"not {type(credential).__name__}."
+        )
+    if inspect.iscoroutinefunction(get_token):
+        raise TypeError(
+            "An async token credential needs the async policy: use "
+            "azure.communication.common.aio.create_communication_auth_policy."
+        )
+    return BearerTokenCredentialPolicy(
+        cast("TokenCredential | SupportsTokenInfo", credential), COMMUNICATION_SCOPE, **kwargs
+    )

@@ -1,0 +1,280 @@
+"""User access tokens: JWT decoding, input normalisation and the immutable token snapshot.
+
+Everything here is pure: the current time is an argument. The credential shells, the CLI
+(``acs-common token inspect``) and the benchmarks share these functions, so a token is parsed one way
+everywhere. Token text never appears in an exception message, a ``repr`` or a log record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+__all__ = [
+    "OPAQUE_TOKEN_LIFETIME",
+    "ParsedToken",
+    "TokenInput",
+    "TokenSnapshot",
+    "decode_jwt_header",
+    "decode_jwt_payload",
+    "normalize_token",
+    "parse_jwt_expiry",
+]
+
+_LOGGER = logging.getLogger("azure.communication.common")
+
+#: What a caller may pass as a token or return from a token refresher.
+TokenInput = str | AccessToken | AccessTokenInfo
+
+#: Lifetime assumed for a token whose expiry cannot be read (not a JWT, or no numeric ``exp``): the
+#: proactive window, so such a token is refreshed soon rather than trusted for long.
+OPAQUE_TOKEN_LIFETIME: Final = 600.0
+
+# base64url alphabet with optional trailing padding; plain base64's `+` and `/` are not JWT characters.
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_NOT_A_JWT: Final = "not a JWT: expected three dot-separated base64url segments with a JSON object"
+
+# The opaque-token notice is logged once per process: every refresh of an opaque token would repeat it.
+_opaque_warned = False
+
+
+def _decode_segment(segment: str, what: str) -> dict[str, Any]:
+    if not _SEGMENT.fullmatch(segment):
+        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
+    unpadded = segment.rstrip("=")
+    if len(unpadded) % 4 == 1:
+        raise ValueError(f"{_NOT_A_JWT} (the {what} has an impossible base64url length)")
+    try:
+        raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError):
+        # Not chained: the decoder errors can carry fragments of the token.
+        raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url-encoded JSON)") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON but not an object)")
+    return value
+
+
+def _segments(token: str) -> list[str]:
+    if not isinstance(token, str):
+        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        raise ValueError(f"{_NOT_A_JWT} (found {len(parts)} segments)")
+    return parts
+
+
+def decode_jwt_payload(token: str) -> dict[str, Any]:
+    """Decode the claims of a JWT without verifying its signature.
+
+    Args:
+        token: A compact JWT (``header.payload.signature``); base64url with or without padding.
+
+    Returns:
+        The payload's JSON object.
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT (the message never quotes the token).
+    """
+    return _decode_segment(_segments(token)[1], "payload")
+
+
+def decode_jwt_header(token: str) -> dict[str, Any]:
+    """Decode the header (``alg``, ``kid``, ...) of a JWT without verifying its signature.
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT (the message never quotes the token).
+    """
+    return _decode_segment(_segments(token)[0], "header")
+
+
+def _numeric_exp(claims: Mapping[str, Any]) -> float | None:
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    value = float(exp)
+    return value if math.isfinite(value) else None
+
+
+def parse_jwt_expiry(token: str) -> float:
+    """Return the ``exp`` claim of a JWT as a float (fractional values are kept).
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT, or it has no numeric ``exp`` claim.
+    """
+    exp = _numeric_exp(decode_jwt_payload(token))
+    if exp is None:
+        raise ValueError("the JWT has no numeric 'exp' claim")
+    return exp
+
+
+def _expiry_or_none(token: str) -> float | None:
+    try:
+        return _numeric_exp(decode_jwt_payload(token))
+    except ValueError:
+        return None
+
+
+class _HiddenAccessToken(AccessToken):
+    """azure-core's ``AccessToken`` whose ``repr`` (and so ``str``) hides the token text."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"AccessToken(token=<hidden, {len(self.token)} chars>, expires_on={self.expires_on})"
+
+
+class _HiddenAccessTokenInfo(AccessTokenInfo):
+    """azure-core's ``AccessTokenInfo`` whose ``repr`` hides the token text (azure-core's prints it)."""
+
+    def __repr__(self) -> str:
+        return (
+            f"AccessTokenInfo(token=<hidden, {len(self.token)} chars>, expires_on={self.expires_on}, "
+            f"token_type={self.token_type!r}, refresh_on={self.refresh_on})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedToken:
+    """A validated token input: the text, its expiry and the refresh time the supplier asked for (if any)."""
+
+    token: str = field(repr=False)
+    expires_on: float
+    refresh_on: float | None = None
+
+
+def _type_error(value: object, source: str) -> TypeError:
+    kind = type(value).__name__
+    expected = f"{source} must be a token string, an AccessToken or an AccessTokenInfo, not {kind}"
+    if isinstance(value, tuple) and len(value) >= 2 and isinstance(value[1], AccessToken):
+        hint = (
+            "this looks like the (user, AccessToken) result of "
+            "CommunicationIdentityClient.create_user_and_token(); pass result[1].token"
+        )
+    elif isinstance(value, Mapping) and "token" in value:
+        hint = 'this looks like a token response; pass only its "token" field (the bare token string)'
+    elif isinstance(getattr(value, "token", None), str):
+        hint = "pass only its token field (value.token, the bare token string), not the whole response"
+    elif isinstance(value, (bytes, bytearray)):
+        hint = "decode the bytes to str first"
+    else:
+        hint = "pass the bare token string"
+    return TypeError(f"{expected}; {hint}.")
+
+
+def _check_text(token: object, source: str) -> str:
+    if not isinstance(token, str):
+        raise TypeError(f"the token of the {source} must be a str, not {type(token).__name__}.")
+    stripped = token.strip()
+    if not stripped:
+        raise ValueError(f"{source} must not be empty or whitespace.")
+    # A token read from a file often ends in a newline, which is never part of a token.
+    return stripped
+
+
+def _check_time(value: object, what: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"the {what} of the {source} must be a number, not {type(value).__name__}.")
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError(f"the {what} of the {source} must be a number, not NaN.")
+    return number
+
+
+def _opaque_expiry(now: float) -> float:
+    global _opaque_warned
+    if not _opaque_warned:
+        _opaque_warned = True
+        _LOGGER.warning(
+            "A token is not a JWT with a numeric 'exp' claim; it is treated as opaque and assumed "
+            "valid for %d seconds.",
+            OPAQUE_TOKEN_LIFETIME,
+        )
+    return now + OPAQUE_TOKEN_LIFETIME
+
+
+def normalize_token(value: object, now: float, *, source: str = "token") -> ParsedToken:
+    """Turn a caller's token (``str``, ``AccessToken`` or ``AccessTokenInfo``) into a :class:`ParsedToken`.
+
+    A string's expiry is its JWT ``exp`` claim; a string without one is opaque and assumed valid for
+    :data:`OPAQUE_TOKEN_LIFETIME` seconds from ``now`` (logged once per process).
+
+    Args:
+        value: The token as given.
+        now: The current time (seconds since the epoch); only used for opaque tokens.
+        source: How error messages name the value (``"token"``, ``"the token_refresher result"``).
+
+    Raises:
+        TypeError: ``value`` is of another type; the message says to pass the bare token string and,
+            for the usual mistakes (a whole identity response), which field to pass.
+        ValueError: The token is empty or whitespace, or its expiry is NaN.
+    """
+    if isinstance(value, str):
+        token = _check_text(value, source)
+        exp = _expiry_or_none(token)
+        return ParsedToken(token, _opaque_expiry(now) if exp is None else exp)
+    # AccessToken before tuple: it is a tuple, and the (user, AccessToken) tuple is a different mistake.
+    if isinstance(value, AccessToken):
+        token = _check_text(value.token, source)
+        return ParsedToken(token, _check_time(value.expires_on, "expires_on", source))
+    if isinstance(value, AccessTokenInfo):
+        token = _check_text(value.token, source)
+        expires_on = _check_time(value.expires_on, "expires_on", source)
+        refresh_on = value.refresh_on
+        hint = None if refresh_on is None else _check_time(refresh_on, "refresh_on", source)
+        return ParsedToken(token, expires_on, hint)
+    raise _type_error(value, source)
+
+
+def _public_time(value: float) -> int:
+    return math.floor(value) if math.isfinite(value) else 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TokenSnapshot:
+    """One immutable view of the cached token, swapped whole on every refresh.
+
+    ``refresh_on`` is when the token stops being fresh (``+inf`` for a static credential, ``-inf`` when
+    there is no token yet or the credential is closed). The public azure-core objects are built once
+    here, so the hot path returns them without allocating.
+    """
+
+    token: str = field(repr=False)
+    expires_on: float
+    refresh_on: float
+    access_token: AccessToken = field(repr=False)
+    access_token_info: AccessTokenInfo = field(repr=False)
+
+    @classmethod
+    def build(cls, token: str, expires_on: float, refresh_on: float) -> TokenSnapshot:
+        """Build a snapshot and its public token objects (times exposed as whole seconds, rounded down)."""
+        public_expiry = _public_time(expires_on)
+        public_refresh = math.floor(refresh_on) if math.isfinite(refresh_on) else None
+        return cls(
+            token,
+            expires_on,
+            refresh_on,
+            _HiddenAccessToken(token, public_expiry),
+            _HiddenAccessTokenInfo(token, public_expiry, refresh_on=public_refresh),
+        )
+
+    @classmethod
+    def empty(cls) -> TokenSnapshot:
+        """A snapshot with no token: never fresh, always expired (so every call takes the slow path)."""
+        return cls.build("", -math.inf, -math.inf)
+
+    def with_refresh_on(self, refresh_on: float) -> TokenSnapshot:
+        """The same token with another refresh time (e.g. the end of a retry gap)."""
+        return TokenSnapshot.build(self.token, self.expires_on, refresh_on)

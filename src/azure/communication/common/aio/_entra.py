@@ -1,0 +1,136 @@
+"""The asyncio flavour of the Entra token exchange (see :mod:`azure.communication.common._entra`)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from azure.core.credentials import AccessTokenInfo
+from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline.policies import AsyncRetryPolicy
+
+from .._entra import ExchangeTarget, build_policies, parse_exchange_response, pipeline_kwargs_for
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+    from azure.core.pipeline.transport import AsyncHttpTransport
+    from azure.core.rest import AsyncHttpResponse, HttpRequest
+
+__all__ = ["AsyncEntraTokenExchanger"]
+
+
+class AsyncEntraTokenExchanger:
+    """Exchanges an Entra ID token for an ACS user access token, for the asyncio credential's Entra mode.
+
+    Each call awaits ``token_credential.get_token`` (so a changed Entra token is exchanged anew) and posts
+    the token to the exchange endpoint chosen by the scopes. Nothing is sent at construction.
+
+    Without a ``transport`` argument each exchange runs on its own ``AioHttpTransport``, opened and closed
+    around the request: an exchange happens about once per token lifetime, so a kept-alive connection
+    saves nothing, and a session that outlives its event loop (repeated ``asyncio.run``) would fail.
+    A ``transport`` passed in is kept, reused and closed by :meth:`close`.
+
+    Args:
+        resource_endpoint: The Communication Services resource, e.g.
+            ``https://<resource>.communication.azure.com`` (http is accepted, e.g. for a local emulator).
+        token_credential: An azure-core ``AsyncTokenCredential`` for the Entra user.
+        scopes: As for :class:`azure.communication.common._entra.EntraTokenExchanger`.
+        **pipeline_kwargs: azure-core pipeline options: ``transport``, ``retry_total``,
+            ``retry_backoff_factor``, ``headers``, ``user_agent`` and the like.
+
+    Raises:
+        TypeError: An argument has the wrong type.
+        ValueError: The endpoint or the scopes are not valid.
+    """
+
+    def __init__(
+        self,
+        resource_endpoint: str,
+        token_credential: AsyncTokenCredential,
+        scopes: Sequence[str] | None = None,
+        **pipeline_kwargs: Any,
+    ) -> None:
+        self._target = ExchangeTarget.create(resource_endpoint, scopes)
+        if not callable(getattr(token_credential, "get_token", None)):
+            raise TypeError(
+                "token_credential must be an azure-core AsyncTokenCredential (with get_token), "
+                f"not {type(token_credential).__name__}."
+            )
+        self._credential = token_credential
+        self._kwargs = pipeline_kwargs_for(pipeline_kwargs)
+        transport: AsyncHttpTransport[Any, Any] | None = self._kwargs.pop("transport", None)
+        self._pipeline: AsyncPipeline[HttpRequest, AsyncHttpResponse] | None = None
+        if transport is not None:
+            self._pipeline = self._new_pipeline(transport)
+        self._closed = False
+
+    def _new_pipeline(self, transport: AsyncHttpTransport[Any, Any]) -> AsyncPipeline[HttpRequest, AsyncHttpResponse]:
+        # Fresh policies each time: a pipeline links its HTTP policies together, so they are not shared.
+        policies = build_policies(AsyncRetryPolicy(**self._kwargs), self._kwargs)
+        return AsyncPipeline(transport, policies)
+
+    @property
+    def resource_endpoint(self) -> str:
+        """The resource endpoint, without a trailing ``/``."""
+        return self._target.resource_endpoint
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The Entra scopes asked for."""
+        return self._target.scopes
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(resource_endpoint={self._target.resource_endpoint!r}, "
+            f"scopes={list(self._target.scopes)!r}, closed={self._closed})"
+        )
+
+    async def __call__(self) -> AccessTokenInfo:
+        """Get an Entra token and exchange it for an ACS token.
+
+        Returns:
+            The ACS token and its expiry.
+
+        Raises:
+            RuntimeError: The exchanger is closed.
+            ClientAuthenticationError: The service refused the Entra token (401/403).
+            HttpResponseError: Any other failure of the exchange.
+            Exception: Whatever ``token_credential.get_token`` raises, unchanged.
+        """
+        if self._closed:
+            raise RuntimeError("AsyncEntraTokenExchanger is closed.")
+        pending = self._credential.get_token(*self._target.scopes)
+        if not inspect.isawaitable(pending):
+            raise TypeError(
+                "token_credential.get_token() must be a coroutine function (an azure-core "
+                "AsyncTokenCredential); use the sync CommunicationTokenCredential for a sync credential."
+            )
+        entra_token = await pending
+        request = self._target.build_request(entra_token)
+        if self._pipeline is not None:
+            response = await self._pipeline.run(request)
+        else:
+            # Imported here: the core package must not need aiohttp unless this default is used.
+            from azure.core.pipeline.transport import AioHttpTransport
+
+            async with self._new_pipeline(AioHttpTransport(**self._kwargs)) as pipeline:
+                response = await pipeline.run(request)
+        return parse_exchange_response(response.http_response)
+
+    async def close(self) -> None:
+        """Close the pipeline and a transport passed in; later calls raise ``RuntimeError``. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pipeline is not None:
+            await self._pipeline.__aexit__()
+
+    async def __aenter__(self) -> AsyncEntraTokenExchanger:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} cannot be pickled: it holds a credential and a pipeline.")

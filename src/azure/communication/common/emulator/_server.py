@@ -1,0 +1,384 @@
+"""The in-process runner: :class:`Emulator` serves the app from a daemon thread or on the current loop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import math
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final, TypeVar
+
+from aiohttp import web
+
+from .._signing import decode_access_key
+from ._app import ACCESS_LOG_FORMAT, JWKS_PATH, IdentityService, ServiceSettings
+from ._store import IdentityRecord, StoreWorker
+from ._tokens import TokenIssuer
+
+__all__ = ["Emulator"]
+
+_E = TypeVar("_E", bound="Emulator")
+
+access_logger = logging.getLogger("azure.communication.common.emulator.access")
+
+#: How long a stopping server waits for in-flight requests before cancelling them.
+_SHUTDOWN_TIMEOUT: Final = 2.0
+
+
+def _host_for_url(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{address}]" if address.version == 6 else host
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":  # pragma: no branch - Windows' SO_REUSEADDR allows port stealing
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Emulator:
+    """A local Azure Communication Services Identity service, for offline development and tests.
+
+    ``start()`` serves it from a daemon thread with its own event loop; ``async with`` serves it on the
+    current loop instead. Tokens are RS256 JWTs signed with a key generated once per ``Emulator`` and
+    published at :attr:`jwks_url`.
+
+    Args:
+        access_key: the base64 access key clients sign with; generated (32 random bytes) when None.
+        host: the address to bind (loopback by default).
+        port: the port to bind; 0 picks a free one.
+        database: None for an in-memory database, or a SQLite file path (WAL mode) that keeps users,
+            custom ids and revocation times across restarts.
+        allow_short_tokens: accept ``expiresInMinutes`` from 1 and ``expiresInSeconds`` (1..86400) in
+            token requests, for demos and tests of token refresh. Never what the service does.
+        latency: seconds added before every request is handled (fault injection).
+        fail_rate: the fraction of requests answered 503 with ``Retry-After`` (fault injection).
+        retry_after: the ``Retry-After`` seconds of injected 503s.
+        resource_id: the resource GUID in ids and tokens; generated when None (or, with a database
+            file, the one stored in it).
+        fault_seed: seeds the fault-injection random source, for reproducible runs.
+
+    Raises:
+        ValueError: an argument is out of range (the access key is never quoted).
+    """
+
+    def __init__(
+        self,
+        access_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        database: str | os.PathLike[str] | None = None,
+        allow_short_tokens: bool = False,
+        latency: float = 0.0,
+        fail_rate: float = 0.0,
+        retry_after: int = 1,
+        resource_id: str | None = None,
+        *,
+        fault_seed: int | None = None,
+        _clock: Callable[[], float] | None = None,
+    ) -> None:
+        if access_key is None:
+            access_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        self._key = decode_access_key(access_key)
+        self._access_key = access_key.strip()
+        if not isinstance(host, str) or not host:
+            raise ValueError("host must be a non-empty string.")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError("port must be an integer from 0 to 65535.")
+        if not (isinstance(latency, (int, float)) and math.isfinite(latency) and latency >= 0):
+            raise ValueError("latency must be a finite number of seconds >= 0.")
+        if not (isinstance(fail_rate, (int, float)) and 0.0 <= fail_rate <= 1.0):
+            raise ValueError("fail_rate must be a fraction from 0 to 1.")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
+            raise ValueError("retry_after must be a whole number of seconds >= 0.")
+        self._explicit_resource_id = resource_id is not None
+        try:
+            self._resource_id = str(uuid.UUID(resource_id)) if resource_id else str(uuid.uuid4())
+        except ValueError:
+            raise ValueError("resource_id must be a GUID.") from None
+        self._host = host
+        self._requested_port = port
+        self._database = database
+        self._allow_short_tokens = bool(allow_short_tokens)
+        self._latency = float(latency)
+        self._fail_rate = float(fail_rate)
+        self._retry_after = retry_after
+        self._rng = random.Random(fault_seed)
+        self._clock = _clock if _clock is not None else time.time
+        self._issuer: TokenIssuer | None = None
+        self._service: IdentityService | None = None
+        self._store: StoreWorker | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_mode = False
+        self._lock = threading.Lock()
+
+    # -- public properties -------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = self.endpoint if self._port is not None else "not started"
+        database = "in-memory" if self._database is None else os.fspath(self._database)
+        return f"Emulator({where}, database={database!r})"
+
+    @property
+    def access_key(self) -> str:
+        """The base64 access key that clients sign requests with."""
+        return self._access_key
+
+    @property
+    def endpoint(self) -> str:
+        """``http://HOST:PORT`` of the running emulator (no trailing slash).
+
+        Raises:
+            RuntimeError: the emulator is not running.
+        """
+        if self._port is None:
+            raise RuntimeError("The emulator is not running; call start() first.")
+        return f"http://{_host_for_url(self._host)}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        self.endpoint  # noqa: B018 - raises when not running
+        assert self._port is not None
+        return self._port
+
+    @property
+    def connection_string(self) -> str:
+        """``endpoint=http://HOST:PORT/;accesskey=<key>`` (it holds the key: do not log it)."""
+        return f"endpoint={self.endpoint}/;accesskey={self._access_key}"
+
+    @property
+    def jwks_url(self) -> str:
+        """The JWKS document of the token-signing key: :attr:`endpoint` + ``/.well-known/jwks.json``."""
+        return self.endpoint + JWKS_PATH
+
+    @property
+    def resource_id(self) -> str:
+        """The resource GUID in ids and tokens (after ``start()`` with a database: the stored one)."""
+        return self._resource_id
+
+    @property
+    def unexpected_errors(self) -> int:
+        """Requests that hit an unexpected exception (answered 400 and logged); should stay 0."""
+        return 0 if self._service is None else self._service.unexpected_errors
+
+    # -- test and backend helpers ------------------------------------------------------------------
+
+    def _require_store(self) -> StoreWorker:
+        if self._store is None:
+            raise RuntimeError("The emulator is not running; call start() first.")
+        return self._store
+
+    def _identity_rows(self) -> list[IdentityRecord]:
+        """Every stored identity, ordered by id (test-only: compare snapshots before/after)."""
+        return self._require_store().call_sync(lambda store: store.rows())
+
+    def is_token_revoked(self, token: str) -> bool:
+        """Whether a token this emulator issued was revoked (or its identity deleted).
+
+        Revocation has one-second granularity: a token whose ``iat`` second is not after the
+        revocation time counts as revoked. Exchanged Teams tokens are never revoked.
+
+        Raises:
+            ValueError: the token was not issued by this emulator run.
+            RuntimeError: the emulator is not running.
+        """
+        if self._issuer is None:
+            raise RuntimeError("The emulator is not running; call start() first.")
+        claims = self._issuer.verify(token)
+        raw_id = f"8:{claims.get('skypeid', '')}"
+        if not raw_id.startswith("8:acs:") or raw_id.count("_") > 1:
+            return False
+        record = self._require_store().call_sync(lambda store: store.get(raw_id))
+        if record is None:
+            return True
+        return record.revoked_at is not None and int(claims["iat"]) <= record.revoked_at
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _open(self) -> IdentityService:
+        store = StoreWorker(self._database)
+        try:
+            resource_id = store.call_sync(
+                lambda s: s.resource_id(self._resource_id, override=self._explicit_resource_id)
+            )
+            if self._issuer is None or self._issuer.resource_id != resource_id:
+                self._issuer = TokenIssuer(resource_id)
+        except BaseException:
+            store.close()
+            raise
+        self._resource_id = resource_id
+        self._store = store
+        settings = ServiceSettings(
+            key=self._key,
+            resource_id=resource_id,
+            allow_short_tokens=self._allow_short_tokens,
+            latency=self._latency,
+            fail_rate=self._fail_rate,
+            retry_after=self._retry_after,
+        )
+        self._service = IdentityService(settings, store, self._issuer, clock=self._clock, rng=self._rng)
+        return self._service
+
+    async def _serve(self, service: IdentityService) -> None:
+        runner = web.AppRunner(
+            service.application(),
+            access_log=access_logger,
+            access_log_format=ACCESS_LOG_FORMAT,
+            handle_signals=False,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            sock = _bind(self._host, self._requested_port)
+            site = web.SockSite(runner, sock)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = sock.getsockname()[1]
+
+    async def _shutdown(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        self._port = None
+        if store is not None:
+            store.close()
+
+    def start(self: _E) -> _E:
+        """Serve from a daemon thread with its own event loop; return ``self`` once it accepts requests.
+
+        Raises:
+            RuntimeError: it is already running.
+            OSError: the address cannot be bound.
+        """
+        with self._lock:
+            if self._store is not None:
+                raise RuntimeError("The emulator is already running.")
+            service = self._open()
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+            failure: list[BaseException] = []
+
+            def main() -> None:
+                asyncio.set_event_loop(loop)
+                try:
+                    loop.run_until_complete(self._serve(service))
+                except BaseException as exc:
+                    failure.append(exc)
+                    ready.set()
+                    loop.close()
+                    return
+                ready.set()
+                try:
+                    loop.run_forever()
+                    loop.run_until_complete(self._shutdown())
+                finally:
+                    loop.close()
+
+            thread = threading.Thread(target=main, name="acs-identity-emulator", daemon=True)
+            thread.start()
+            ready.wait()
+            if failure:
+                thread.join()
+                self._close_store()
+                raise failure[0]
+            self._thread, self._loop = thread, loop
+            return self
+
+    def stop(self) -> None:
+        """Stop serving, finish in-flight requests (up to 2 s) and close the database. Idempotent.
+
+        Raises:
+            RuntimeError: called on the emulator's own thread, or for an emulator started with
+                ``async with`` (leave the block instead).
+        """
+        with self._lock:
+            if self._async_mode:
+                raise RuntimeError("This emulator runs on an event loop: leave its 'async with'.")
+            thread, loop = self._thread, self._loop
+            if thread is None or loop is None:
+                return
+            if threading.current_thread() is thread:
+                raise RuntimeError("stop() cannot be called from the emulator's own thread.")
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+            self._thread = self._loop = None
+            self._close_store()
+
+    async def astart(self: _E) -> _E:
+        """Serve on the running event loop (what ``async with`` does); return ``self``."""
+        if self._store is not None:
+            raise RuntimeError("The emulator is already running.")
+        loop = asyncio.get_running_loop()
+        # Opening the store and generating the RSA key block for a moment: keep that off the loop.
+        service = await loop.run_in_executor(None, self._open)
+        try:
+            await self._serve(service)
+        except BaseException:
+            await loop.run_in_executor(None, self._close_store)
+            raise
+        self._async_mode = True
+        return self
+
+    async def astop(self) -> None:
+        """Stop an emulator started with :meth:`astart` (idempotent)."""
+        if not self._async_mode:
+            return
+        try:
+            await self._shutdown()
+        finally:
+            self._async_mode = False
+            await asyncio.get_running_loop().run_in_executor(None, self._close_store)
+
+    def __enter__(self: _E) -> _E:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self: _E) -> _E:
+        return await self.astart()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.astop()

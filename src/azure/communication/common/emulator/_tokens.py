@@ -1,0 +1,108 @@
+"""RS256 access tokens shaped like the service's, and the JWKS document that validates them.
+
+Each :class:`TokenIssuer` owns one 2048-bit RSA key generated when it is built (once per emulator), so
+tokens from one emulator run validate against that run's JWKS only. The key object is kept loaded:
+signing never re-parses a PEM, which keeps an issue request near one RSA operation (about 1 ms).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+__all__ = ["ACS_SCP", "TEAMS_SCP", "TokenIssuer"]
+
+#: The ``scp`` claim of real Communication user tokens (an opaque bit set the service uses).
+ACS_SCP: Final = 1792
+#: The ``scp`` claim of tokens obtained by exchanging a Teams user's Entra token.
+TEAMS_SCP: Final = 1024
+#: The ``resourceLocation`` claim; the emulator pretends to live in the United States data location.
+RESOURCE_LOCATION: Final = "unitedstates"
+
+# Identical inputs give identical RS256 signatures (PKCS#1 v1.5 is deterministic), so a request that
+# repeats another's (same user, scopes, iat second and expiry) reuses its token instead of signing again.
+_CACHE_LIMIT: Final = 4096
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class TokenIssuer:
+    """Mints RS256 JWTs for one emulated resource and publishes the matching JWKS.
+
+    Args:
+        resource_id: the GUID written into ``resourceId`` claims.
+        key: the RSA private key (generated, 2048 bits, when omitted).
+    """
+
+    def __init__(self, resource_id: str, *, key: rsa.RSAPrivateKey | None = None) -> None:
+        self.resource_id = resource_id
+        self._key = key if key is not None else rsa.generate_private_key(65537, 2048)
+        self._public_key = self._key.public_key()
+        public_jwk: dict[str, Any] = dict(RSAAlgorithm.to_jwk(self._public_key, as_dict=True))
+        # RFC 7638 thumbprint: a stable kid derived from the key itself.
+        canonical = json.dumps({"e": public_jwk["e"], "kty": "RSA", "n": public_jwk["n"]}, separators=(",", ":"))
+        self.kid: str = _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+        # RFC 7517 advises against "key_ops" next to "use"; JWKS consumers look for "use": "sig".
+        public_jwk.pop("key_ops", None)
+        public_jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
+        self._jwks: dict[str, Any] = {"keys": [public_jwk]}
+        self.jwks_bytes: bytes = json.dumps(self._jwks).encode("utf-8")
+        self._headers = {"kid": self.kid}
+        self._cache: dict[tuple[str, str, int, int, int], str] = {}
+
+    def issue(self, *, skype_id: str, scopes: Sequence[str], iat: int, exp: int, scp: int = ACS_SCP) -> str:
+        """Return a signed token.
+
+        Args:
+            skype_id: the ``skypeid`` claim: the user's raw id without its ``8:`` prefix.
+            scopes: the scopes, joined with ``,`` into the ``acsScope`` claim.
+            iat: issue time (whole POSIX seconds); also the ``csi`` claim, as a string.
+            exp: expiry time (whole POSIX seconds).
+            scp: the ``scp`` claim.
+        """
+        acs_scope = ",".join(scopes)
+        cache_key = (skype_id, acs_scope, iat, exp, scp)
+        token = self._cache.get(cache_key)
+        if token is not None:
+            return token
+        payload = {
+            "skypeid": skype_id,
+            "scp": scp,
+            "csi": str(iat),
+            "exp": exp,
+            "acsScope": acs_scope,
+            "resourceId": self.resource_id,
+            "resourceLocation": RESOURCE_LOCATION,
+            "iat": iat,
+        }
+        token = jwt.encode(payload, self._key, algorithm="RS256", headers=self._headers)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[cache_key] = token
+        return token
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """Return the claims of a token this issuer signed (expiry not checked).
+
+        Raises:
+            ValueError: the token was not signed by this issuer or is not a JWT.
+        """
+        try:
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.InvalidTokenError:
+            raise ValueError("The token was not issued by this emulator.") from None
+        return claims

@@ -1,0 +1,273 @@
+"""azure-core interop: the official chat clients send our token; Entra-mode wiring of the exchanger."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from azure.communication.chat import ChatClient
+from azure.communication.chat.aio import ChatClient as AsyncChatClient
+from azure.core.credentials import AccessToken, AccessTokenInfo, SupportsTokenInfo, TokenCredential
+from azure.core.credentials_async import AsyncSupportsTokenInfo, AsyncTokenCredential
+from azure.core.pipeline.transport import (
+    AsyncHttpResponse,
+    AsyncHttpTransport,
+    HttpResponse,
+    HttpTransport,
+)
+from token_credential_helpers import EPOCH, FakeClock, Flavor, make_jwt
+
+from azure.communication.common import CommunicationTokenCredential
+from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
+
+ENDPOINT = "https://contoso.communication.azure.com"
+HOUR = 3600.0
+
+
+class _NoContent(HttpResponse):
+    def __init__(self, request: Any) -> None:
+        super().__init__(request, None)
+        self.status_code = 204
+        self.headers: dict[str, str] = {}
+        self.reason = "No Content"
+        self.content_type = None
+
+    def body(self) -> bytes:
+        return b""
+
+
+class _AsyncNoContent(AsyncHttpResponse):
+    def __init__(self, request: Any) -> None:
+        super().__init__(request, None)
+        self.status_code = 204
+        self.headers: dict[str, str] = {}
+        self.reason = "No Content"
+        self.content_type = None
+
+    def body(self) -> bytes:
+        return b""
+
+
+class RecordingTransport(HttpTransport):  # type: ignore[type-arg]
+    """Records each request and answers 204 without touching the network."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def send(self, request: Any, **kwargs: Any) -> _NoContent:
+        self.requests.append(request)
+        return _NoContent(request)
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __exit__(self, *args: Any) -> None:
+        pass
+
+
+class AsyncRecordingTransport(AsyncHttpTransport):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    async def send(self, request: Any, **kwargs: Any) -> _AsyncNoContent:
+        self.requests.append(request)
+        return _AsyncNoContent(request)
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def __aexit__(self, *args: Any) -> None:
+        pass
+
+
+def test_our_credentials_satisfy_the_azure_core_protocols() -> None:
+    sync = CommunicationTokenCredential(make_jwt(EPOCH))
+    assert isinstance(sync, TokenCredential)
+    assert isinstance(sync, SupportsTokenInfo)
+    asynchronous = AsyncCredential(make_jwt(EPOCH))
+    assert isinstance(asynchronous, AsyncTokenCredential)
+    assert isinstance(asynchronous, AsyncSupportsTokenInfo)
+
+
+def test_chat_client_sends_our_token(clock: FakeClock) -> None:
+    tokens = iter([make_jwt(EPOCH + HOUR, n=1), make_jwt(EPOCH + 2 * HOUR, n=2)])
+    credential = CommunicationTokenCredential(token_refresher=lambda: next(tokens), _clock=clock)
+    transport = RecordingTransport()
+    ChatClient(ENDPOINT, credential, transport=transport).delete_chat_thread("19:thread")
+    first = credential.get_token().token
+    # The bearer policy caches on the real clock; a new client asks us again after our refresh.
+    clock.set(EPOCH + HOUR - 60)
+    ChatClient(ENDPOINT, credential, transport=transport).delete_chat_thread("19:thread")
+    second = credential.get_token().token
+    assert [r.headers["Authorization"] for r in transport.requests] == [
+        f"Bearer {first}",
+        f"Bearer {second}",
+    ]
+    assert first != second
+    assert transport.requests[0].url.startswith(f"{ENDPOINT}/chat/threads/19%3Athread")
+
+
+async def test_async_chat_client_sends_our_token(clock: FakeClock) -> None:
+    token = make_jwt(EPOCH + HOUR)
+
+    async def refresher() -> str:
+        return token
+
+    credential = AsyncCredential(token_refresher=refresher, _clock=clock)
+    transport = AsyncRecordingTransport()
+    client = AsyncChatClient(ENDPOINT, credential, transport=transport)
+    await client.delete_chat_thread("19:thread")
+    await client.delete_chat_thread("19:thread")
+    assert [r.headers["Authorization"] for r in transport.requests] == [f"Bearer {token}"] * 2
+    await credential.close()
+
+
+# -- Entra mode -------------------------------------------------------------------------------------------
+
+
+class FakeExchanger:
+    """Stands in for EntraTokenExchanger / AsyncEntraTokenExchanger."""
+
+    def __init__(self, is_async: bool, *args: Any, **kwargs: Any) -> None:
+        self.is_async = is_async
+        self.args = args
+        self.kwargs = kwargs
+        self.calls = 0
+        self.closed = 0
+
+    def _next(self) -> AccessTokenInfo:
+        self.calls += 1
+        return AccessTokenInfo(f"acs-{self.calls}", int(EPOCH + HOUR * self.calls))
+
+    def __call__(self) -> Any:
+        if not self.is_async:
+            return self._next()
+
+        async def exchange() -> AccessTokenInfo:
+            return self._next()
+
+        return exchange()
+
+    def close(self) -> Any:
+        self.closed += 1
+        if not self.is_async:
+            return None
+
+        async def close() -> None:
+            return None
+
+        return close()
+
+
+async def test_entra_mode_wires_the_exchanger(flavor: Flavor, clock: FakeClock) -> None:
+    made: list[FakeExchanger] = []
+
+    def factory(*args: Any, **kwargs: Any) -> FakeExchanger:
+        made.append(FakeExchanger(flavor.is_async, *args, **kwargs))
+        return made[0]
+
+    entra = object()
+    credential = flavor.cls(
+        resource_endpoint="https://contoso.communication.azure.com/",
+        token_credential=entra,
+        scopes=["https://communication.azure.com/clients/VoIP"],
+        retry_total=0,
+        _clock=clock,
+        _exchanger_factory=factory,
+    )
+    exchanger = made[0]
+    assert exchanger.args == (
+        "https://contoso.communication.azure.com/",
+        entra,
+        ["https://communication.azure.com/clients/VoIP"],
+    )
+    assert exchanger.kwargs == {"retry_total": 0}
+    assert exchanger.calls == 0  # lazy
+    assert "mode='entra'" in repr(credential)
+    assert (await flavor.get(credential)).token == "acs-1"
+    assert (await flavor.get(credential)).token == "acs-1"
+    assert exchanger.calls == 1
+    clock.set(EPOCH + HOUR - 120)  # the on-demand window, no proactive refresh
+    assert (await flavor.get(credential)).token == "acs-2"
+    assert flavor.scheduler.entries == []
+    await flavor.close(credential)
+    await flavor.close(credential)
+    assert exchanger.closed == 1
+
+
+class _ExchangeHandler(BaseHTTPRequestHandler):
+    requests: list[tuple[str, str, dict[str, Any]]]
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"null")
+        type(self).requests.append((self.path, self.headers["Authorization"], body))
+        payload = json.dumps(
+            {"accessToken": {"token": make_jwt(EPOCH + HOUR), "expiresOn": "2027-01-15T09:00:00Z"}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def exchange_server() -> Iterator[tuple[str, type[_ExchangeHandler]]]:
+    handler = type("Handler", (_ExchangeHandler,), {"requests": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+class _EntraCredential:
+    def __init__(self) -> None:
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        return AccessToken("entra-token", int(EPOCH + HOUR))
+
+
+def test_entra_mode_with_the_real_exchanger(
+    exchange_server: tuple[str, type[_ExchangeHandler]], clock: FakeClock
+) -> None:
+    url, handler = exchange_server
+    entra = _EntraCredential()
+    with CommunicationTokenCredential(
+        resource_endpoint=url + "/", token_credential=entra, _clock=clock
+    ) as credential:
+        assert handler.requests == []  # nothing sent at construction
+        token = credential.get_token()
+        assert token.token == make_jwt(EPOCH + HOUR)
+        assert token.expires_on == int(EPOCH + HOUR)  # 2027-01-15T09:00:00Z
+        credential.get_token()
+    assert handler.requests == [
+        (
+            "/access/entra/:exchangeAccessToken?api-version=2025-03-02-preview",
+            "Bearer entra-token",
+            {},
+        )
+    ]
+    assert entra.scopes == [("https://communication.azure.com/clients/.default",)]
+    with pytest.raises(RuntimeError, match="closed"):
+        credential._exchanger()

@@ -1,0 +1,176 @@
+"""Test doubles for the credential tests: a fake clock, a manual scheduler, JWT builders, sync/aio flavours."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.credentials import AccessToken
+
+import azure.communication.common as common
+import azure.communication.common.aio as common_aio
+
+EPOCH = 1_800_000_000.0
+
+
+def b64url(data: bytes, *, pad: bool = False) -> str:
+    text = base64.urlsafe_b64encode(data).decode("ascii")
+    return text if pad else text.rstrip("=")
+
+
+def make_jwt(exp: float | None = None, *, pad: bool = False, **claims: Any) -> str:
+    """An unsigned JWT-shaped token with the given ``exp`` (and extra claims)."""
+    payload: dict[str, Any] = dict(claims)
+    if exp is not None:
+        payload["exp"] = exp
+    header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode(), pad=pad)
+    body = b64url(json.dumps(payload).encode(), pad=pad)
+    return f"{header}.{body}.c2lnbmF0dXJl"
+
+
+class FakeClock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self, start: float = EPOCH) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def set(self, when: float) -> None:
+        self.now = when
+
+
+class ManualEntry:
+    def __init__(self, due: float, owner: object, callback: Callable[[Any], None]) -> None:
+        self.due = due
+        self.owner = weakref.ref(owner)
+        self.callback = callback
+        self.cancelled = False
+        self.ran = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    @property
+    def live(self) -> bool:
+        return not self.cancelled and not self.ran and self.owner() is not None
+
+
+class ManualScheduler:
+    """Records schedules; :meth:`run_due` runs the entries due on the fake clock, earliest first."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.entries: list[ManualEntry] = []
+
+    def schedule(self, due: float, owner: object, callback: Callable[[Any], None]) -> ManualEntry:
+        entry = ManualEntry(due, owner, callback)
+        self.entries.append(entry)
+        return entry
+
+    def live(self, owner: object | None = None) -> list[ManualEntry]:
+        return [e for e in self.entries if e.live and (owner is None or e.owner() is owner)]
+
+    def next_due(self, owner: object | None = None) -> float:
+        live = self.live(owner)
+        assert len(live) == 1, f"expected one live entry, found {len(live)}"
+        return live[0].due
+
+    def run_due(self) -> int:
+        """Run every entry due now (one pass); return how many ran."""
+        ran = 0
+        for entry in sorted(self.live(), key=lambda e: e.due):
+            if entry.due <= self.clock() and entry.live:
+                entry.ran = True
+                owner = entry.owner()
+                assert owner is not None
+                entry.callback(owner)
+                ran += 1
+        return ran
+
+
+class Flavor:
+    """Runs one scenario against the sync or the asyncio credential."""
+
+    def __init__(self, name: str, clock: FakeClock, scheduler: ManualScheduler) -> None:
+        self.name = name
+        self.is_async = name == "aio"
+        self.cls: Any = (
+            common_aio.CommunicationTokenCredential
+            if self.is_async
+            else common.CommunicationTokenCredential
+        )
+        self.clock = clock
+        self.scheduler = scheduler
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def refresher(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """Wrap a plain function as this flavour's refresher."""
+        if not self.is_async:
+            return fn
+
+        async def refresh() -> Any:
+            return fn()
+
+        return refresh
+
+    def make(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_clock", self.clock)
+        kwargs.setdefault("_scheduler", self.scheduler)
+        kwargs.setdefault("_jitter", lambda: 0.0)
+        if "token_refresher" in kwargs and kwargs["token_refresher"] is not None:
+            kwargs["token_refresher"] = self.refresher(kwargs["token_refresher"])
+        return self.cls(*args, **kwargs)
+
+    async def get(self, credential: Any) -> AccessToken:
+        if self.is_async:
+            return await credential.get_token("scope")  # type: ignore[no-any-return]
+        return credential.get_token("scope")  # type: ignore[no-any-return]
+
+    async def get_info(self, credential: Any) -> Any:
+        if self.is_async:
+            return await credential.get_token_info("scope")
+        return credential.get_token_info("scope")
+
+    async def close(self, credential: Any) -> None:
+        if self.is_async:
+            await credential.close()
+        else:
+            credential.close()
+
+    async def settle(self, credential: Any) -> None:
+        """Let a background refresh started by the scheduler finish."""
+        while self.is_async and credential._task is not None:
+            await asyncio.wait([credential._task])
+
+    async def run_due(self, credential: Any) -> int:
+        ran = self.scheduler.run_due()
+        await self.settle(credential)
+        return ran
+
+
+class Refresher:
+    """Counts calls; returns the next planned result (a token, or an exception to raise)."""
+
+    def __init__(self, *results: Any) -> None:
+        self.results = list(results)
+        self.calls = 0
+
+    def __call__(self) -> Any:
+        self.calls += 1
+        result = self.results.pop(0) if len(self.results) > 1 else self.results[0]
+        if isinstance(result, BaseException):
+            raise result
+        if callable(result):
+            return result()
+        return result

@@ -1,0 +1,179 @@
+"""Unit tests of the emulator's pure parts (verifier, validation, token issuer) and its safety net."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+import jwt
+import pytest
+from emulator_support import VERSION, send
+
+from azure.communication.common._signing import content_hash, sign
+from azure.communication.common.emulator import Emulator, _server
+from azure.communication.common.emulator._auth import MAX_CLOCK_SKEW, verify_hmac
+from azure.communication.common.emulator._errors import ApiError
+from azure.communication.common.emulator._tokens import TokenIssuer
+from azure.communication.common.emulator._validation import (
+    TeamsExchangeRequest,
+    check_identity_id,
+    parse_bearer,
+    parse_create_request,
+    parse_issue_request,
+)
+
+KEY = b"unit-test-key-bytes"
+NOW = 1_800_000_000.0
+DATE = "Fri, 15 Jan 2027 08:00:00 GMT"  # == NOW
+
+
+def _headers(target: str = "/identities?api-version=1", body: bytes = b"", date: str = DATE) -> dict[str, str]:
+    signed = sign(method="POST", path_and_query=target, host="h:1", body_hash=content_hash(body), key=KEY, date=date)
+    return {"Host": "h:1", **signed}
+
+
+def test_verify_accepts_its_own_signature_and_the_window_edges() -> None:
+    verify_hmac(method="POST", raw_target="/identities?api-version=1", headers=_headers(), body=b"", key=KEY, now=NOW)
+    verify_hmac(
+        method="post",
+        raw_target="/identities?api-version=1",
+        headers=_headers(),
+        body=b"",
+        key=KEY,
+        now=NOW + MAX_CLOCK_SKEW,
+    )
+    with pytest.raises(ApiError, match="15 minutes"):
+        verify_hmac(
+            method="POST",
+            raw_target="/identities?api-version=1",
+            headers=_headers(),
+            body=b"",
+            key=KEY,
+            now=NOW - MAX_CLOCK_SKEW - 1,
+        )
+
+
+def test_verify_reads_a_minus_zero_zone_as_utc() -> None:
+    date = "Fri, 15 Jan 2027 08:00:00 -0000"
+    verify_hmac(method="POST", raw_target="/x", headers=_headers("/x", date=date), body=b"", key=KEY, now=NOW)
+
+
+def test_verify_ignores_parameters_without_a_value() -> None:
+    headers = _headers()
+    headers["Authorization"] = headers["Authorization"].replace("&", "&junk&")
+    verify_hmac(method="POST", raw_target="/identities?api-version=1", headers=headers, body=b"", key=KEY, now=NOW)
+
+
+def test_verify_names_every_missing_header() -> None:
+    with pytest.raises(ApiError) as info:
+        verify_hmac(method="GET", raw_target="/", headers={}, body=b"", key=KEY, now=NOW)
+    assert info.value.status == 401
+    for name in ("Authorization", "x-ms-date", "Host", "x-ms-content-sha256"):
+        assert name in info.value.message
+
+
+def test_validation_messages_name_the_types() -> None:
+    cases = [
+        (b'{"createTokenWithScopes": {}}', "not object"),
+        (b'{"createTokenWithScopes": [null]}', "not null"),
+        (b'{"createTokenWithScopes": [["chat"]]}', "not array"),
+        (b'{"createTokenWithScopes": [1.5]}', "not number"),
+        (b'{"createTokenWithScopes": ["chat"], "expiresInMinutes": "60"}', "not string"),
+        (b'{"createTokenWithScopes": ["chat"], "expiresInMinutes": false}', "not boolean"),
+    ]
+    for body, expected in cases:
+        with pytest.raises(ApiError, match=expected):
+            parse_create_request(body, allow_short=False)
+
+
+def test_valid_bodies_parse() -> None:
+    created = parse_create_request(b"", allow_short=False)
+    assert (created.scopes, created.lifetime, created.custom_id) == ((), 86400, None)
+    created = parse_create_request(
+        b'{"createTokenWithScopes": ["chat.join", "voip.join"], "expiresInMinutes": null, "customId": "c"}',
+        allow_short=False,
+    )
+    assert (created.scopes, created.lifetime, created.custom_id) == (("chat.join", "voip.join"), 86400, "c")
+    issued = parse_issue_request(b'{"scopes": ["chat.join.limited"], "expiresInMinutes": 1440}', allow_short=False)
+    assert (issued.scopes, issued.lifetime) == (("chat.join.limited",), 86400)
+
+
+def test_teams_request_repr_hides_the_token() -> None:
+    request = TeamsExchangeRequest(token="eyJsecret.eyJsecret.sig", app_id="a", user_id="u")
+    assert "eyJsecret" not in repr(request)
+    assert "a" in repr(request)
+
+
+def test_identity_ids_and_bearer_headers() -> None:
+    assert check_identity_id("8:acs:r_u") == "8:acs:r_u"
+    for bad in ("8:acs:a b", "8:acs:a\\b", "acs:x", "8:acs:\n"):
+        with pytest.raises(ApiError):
+            check_identity_id(bad)
+    assert parse_bearer("bearer  abc ") == "abc"
+    with pytest.raises(ApiError):
+        parse_bearer("Basic abc")
+
+
+def test_issuer_with_a_given_key_and_a_full_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from azure.communication.common.emulator import _tokens
+
+    key = rsa.generate_private_key(65537, 2048)
+    issuer = TokenIssuer("r", key=key)
+    monkeypatch.setattr(_tokens, "_CACHE_LIMIT", 2)
+    tokens = [issuer.issue(skype_id=f"acs:r_{n}", scopes=["chat"], iat=1, exp=2) for n in range(3)]
+    assert len(issuer._cache) == 1  # cleared when full, then the newest added
+    claims = jwt.decode(tokens[2], key.public_key(), algorithms=["RS256"], options={"verify_exp": False})
+    assert claims["skypeid"] == "acs:r_2"
+    assert issuer.issue(skype_id="acs:r_0", scopes=["chat"], iat=1, exp=2) == tokens[0]  # deterministic
+
+
+def test_an_unexpected_exception_is_a_logged_400(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("secret-looking detail")
+
+    with Emulator() as emu:
+        assert emu._issuer is not None
+        monkeypatch.setattr(emu._issuer, "issue", broken)
+        with caplog.at_level(logging.ERROR, logger="azure.communication.common.emulator"):
+            reply = send(
+                emu.port,
+                "POST",
+                f"/identities?api-version={VERSION}",
+                {"createTokenWithScopes": ["chat"]},
+                key=emu.access_key,
+            )
+        assert (reply.status, reply.code) == (400, "BadRequest")
+        assert emu.unexpected_errors == 1
+    records = [r for r in caplog.records if r.name == "azure.communication.common.emulator"]
+    assert [r.getMessage() for r in records] == ["Unexpected RuntimeError while handling POST /identities"]
+
+
+def test_a_database_that_cannot_be_opened_fails_start(tmp_path: Path) -> None:
+    emu = Emulator(database=tmp_path / "missing-dir" / "x.db")
+    with pytest.raises(sqlite3.OperationalError):
+        emu.start()
+    with pytest.raises(RuntimeError):
+        emu.endpoint  # noqa: B018
+
+
+def test_a_failure_after_opening_the_database_closes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[bool] = []
+    original = _server.StoreWorker.close
+
+    def tracking_close(self: _server.StoreWorker) -> None:
+        closed.append(True)
+        original(self)
+
+    def failing_issuer(*args: object, **kwargs: object) -> TokenIssuer:
+        raise MemoryError
+
+    monkeypatch.setattr(_server.StoreWorker, "close", tracking_close)
+    monkeypatch.setattr(_server, "TokenIssuer", failing_issuer)
+    with pytest.raises(MemoryError):
+        Emulator().start()
+    assert closed == [True]
