@@ -15,10 +15,23 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
 RESULT_PREFIX = "RESULT "
+
+
+def rounds_for(quick: bool) -> int:
+    """Interleaved rounds of the micro-benchmarks: many short samples make the median robust to bursts
+    of load from other processes on a shared machine."""
+    return 11 if quick else 41
+
+
+def sample_ns_for(quick: bool) -> float:
+    """Target length of one timed sample."""
+    return 3e6 if quick else 5e6
+
 
 # The three peers: the private ``_shared`` folders vendored inside the official packages.
 PEERS: dict[str, str] = {
@@ -63,19 +76,56 @@ def percentile(values: Sequence[float], pct: float) -> float:
 # --- timing -------------------------------------------------------------------------------------
 
 
-def ns_per_call(fn: Callable[[], object], n: int) -> float:
-    """Mean ns per call over ``n`` back-to-back calls (loop and call overhead included, as for every row)."""
-    start = time.perf_counter_ns()
-    for _ in repeat(None, n):
-        fn()
-    return (time.perf_counter_ns() - start) / n
+@dataclass
+class Samples:
+    """Per-round ns per call: wall clock (``perf_counter_ns``) and this thread's CPU (``thread_time_ns``).
+
+    The CPU time leaves out the time the process spent descheduled, so it stays honest on a shared, loaded
+    machine; on a quiet one the two agree.
+    """
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def summary(self, divisor: float = 1.0) -> dict[str, float]:
+        return {
+            "ns_per_call": median(self.wall) / divisor,
+            "ns_min": min(self.wall) / divisor,
+            "cpu_ns_per_call": median(self.cpu) / divisor,
+            "rounds": len(self.wall),
+        }
+
+
+def _timed(batch: Callable[[], object], n: int, samples: Samples) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        cpu_start = time.thread_time_ns()
+        start = time.perf_counter_ns()
+        batch()
+        wall = time.perf_counter_ns() - start
+        cpu = time.thread_time_ns() - cpu_start
+    finally:
+        gc.enable()
+    samples.wall.append(wall / n)
+    samples.cpu.append(cpu / n)
+
+
+def _loop(fn: Callable[[], object], n: int) -> Callable[[], None]:
+    def batch() -> None:
+        for _ in repeat(None, n):
+            fn()
+
+    return batch
 
 
 def calibrate(fn: Callable[[], object], target_ns: float) -> int:
     """Pick a call count so that one sample of ``fn`` lasts about ``target_ns``."""
     n = 1
     while True:
-        elapsed = ns_per_call(fn, n) * n
+        start = time.perf_counter_ns()
+        _loop(fn, n)()
+        elapsed = time.perf_counter_ns() - start
         if elapsed >= target_ns / 10 or n >= 1 << 24:
             return max(1, int(n * target_ns / max(elapsed, 1.0)))
         n *= 10
@@ -83,25 +133,20 @@ def calibrate(fn: Callable[[], object], target_ns: float) -> int:
 
 def interleaved_medians(
     contenders: dict[str, Callable[[], object]], rounds: int, sample_ns: float
-) -> dict[str, list[float]]:
+) -> dict[str, Samples]:
     """Time every contender in the same process, one sample each per round, rotating the order.
 
     Interleaving means slow drifts of the machine (frequency, a neighbour's load) hit every contender alike,
-    so the ratios between them are measured under the same conditions. GC is off while sampling (as timeit).
-    Contenders that raise are dropped from later rounds and reported by the caller.
+    so the ratios between them are measured under the same conditions. Each sample is ``n`` back-to-back
+    calls (loop and call overhead included, as for every row). GC is off while sampling (as in timeit).
     """
-    counts = {name: calibrate(fn, sample_ns) for name, fn in contenders.items()}
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    batches = {name: (_loop(fn, n := calibrate(fn, sample_ns)), n) for name, fn in contenders.items()}
+    samples = {name: Samples() for name in contenders}
     names = list(contenders)
     for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            gc.collect()
-            gc.disable()
-            try:
-                samples[name].append(ns_per_call(contenders[name], counts[name]))
-            finally:
-                gc.enable()
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            batch, n = batches[name]
+            _timed(batch, n, samples[name])
     return samples
 
 
@@ -109,27 +154,17 @@ def interleaved_batches(
     factories: dict[str, Callable[[int], Callable[[], object]]],
     counts: dict[str, int],
     rounds: int,
-) -> dict[str, list[float]]:
+) -> dict[str, Samples]:
     """Like :func:`interleaved_medians` for calls that need fresh inputs (e.g. a new request each call).
 
     ``factories[name](n)`` prepares ``n`` inputs (untimed) and returns a closure that processes them all;
-    only the closure is timed. Returns ns per call for each round.
+    only the closure is timed.
     """
-    samples: dict[str, list[float]] = {name: [] for name in factories}
+    samples = {name: Samples() for name in factories}
     names = list(factories)
     for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            batch = factories[name](counts[name])
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.perf_counter_ns()
-                batch()
-                elapsed = time.perf_counter_ns() - start
-            finally:
-                gc.enable()
-            samples[name].append(elapsed / counts[name])
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            _timed(factories[name](counts[name]), counts[name], samples[name])
     return samples
 
 
@@ -211,4 +246,3 @@ def fmt_ns(ns: float) -> str:
     if ns >= 1e3:
         return f"{ns / 1e3:,.2f} µs"
     return f"{ns:,.0f} ns"
-

@@ -66,7 +66,6 @@ def profile_signing() -> str:
 
 def profile_identifiers() -> str:
     import case_identifiers
-
     from azure.communication.common import identifier_from_raw_id, serialize_identifier
 
     raw_ids = [raw for raw, _ in case_identifiers.load_mix()]
@@ -93,9 +92,9 @@ def profile_jwt() -> str:
 def profile_scale() -> str:
     import tracemalloc
 
-    import case_scale
     from azure.core.credentials import AccessToken
 
+    import case_scale
     from azure.communication.common import CommunicationTokenCredential
 
     n = 5000
@@ -129,7 +128,8 @@ def profile_emulator(quick: bool) -> str:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert server.stdout is not None and server.stdin is not None
+        assert server.stdout is not None
+        assert server.stdin is not None
         info = json.loads(server.stdout.readline())
         subprocess.run(
             [

@@ -81,9 +81,7 @@ def run_case(
     for key, value in (options or {}).items():
         cmd += ["--option", f"{key}={value}"]
     started = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH_DIR
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=BENCH_DIR)
     hung = False
     try:
         stdout, stderr = proc.communicate(timeout=timeout)

@@ -1,12 +1,18 @@
 """Case 2: 64 threads call ``get_token`` while the token is expired; the refresher takes 200 ms.
 
 Each run builds a credential holding an expired token, starts 64 threads that wait on one event, then
-releases them together. Measured per run: refresher calls; the CPU burnt by the waiting threads: each thread's own CPU
-time (``time.thread_time``) inside ``get_token``, summed, minus the refresher's own CPU (it sleeps), as seconds
-and as % of one core over the refresh window; for cross-checking, the whole process's CPU over the window
-(which also counts waking the 64 threads and their exit); the wait of each thread (release -> return). One contender per process (a spinning peer must not steal
-the CPU of the others). Floor: a lock-and-event credential (the first caller refreshes, the others block on an
-``Event``), i.e. what the wait costs when nothing spins.
+releases them together. Measured per run:
+
+- refresher calls;
+- the CPU burnt by the waiting threads: each thread's own CPU time (``time.thread_time``) inside
+  ``get_token``, summed, minus the refresher's own CPU (it sleeps), as seconds and as % of one core over the
+  refresh window; for cross-checking, the whole process's CPU over the window (which also counts waking the
+  64 threads and their exit);
+- the wait of each thread (release -> return).
+
+One contender per process (a spinning peer must not steal the CPU of the others). Floor: a lock-and-event
+credential (the first caller refreshes, the others block on an ``Event``): what the wait costs when nothing
+spins.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from typing import Any
 from azure.core.credentials import AccessToken
 
 from _common import (
-    PEERS,
     describe_exception,
     emit,
     make_jwt,
@@ -158,8 +163,7 @@ def run(contender: str, *, quick: bool) -> None:
             "cpu_s": median(cpu),
             "cpu_pct_one_core": 100.0 * median([c / w for c, w in zip(cpu, windows, strict=True)]),
             "process_cpu_s": median(process_cpu),
-            "process_cpu_pct_one_core": 100.0
-            * median([c / w for c, w in zip(process_cpu, windows, strict=True)]),
+            "process_cpu_pct_one_core": 100.0 * median([c / w for c, w in zip(process_cpu, windows, strict=True)]),
             "window_s": median(windows),
             "wait_p50_ms": 1000 * percentile(waits, 50),
             "wait_p99_ms": 1000 * percentile(waits, 99),

@@ -29,7 +29,7 @@ BENCH = Path(__file__).resolve().parent
 
 
 def run(contender: str, *, quick: bool, profile: str = "") -> None:
-    duration = quick_or_full(quick, 3.0, 20.0)
+    duration = quick_or_full(quick, 2.0, 20.0)
     warmup = quick_or_full(quick, 0.5, 1.0)
     kind = "floor" if contender == "floor" else "emulator"
     server_cmd = [sys.executable, str(BENCH / "_emulator_proc.py"), kind]

@@ -19,9 +19,9 @@ from _common import (
     emit,
     interleaved_medians,
     make_jwt,
-    median,
     peer_module,
-    quick_or_full,
+    rounds_for,
+    sample_ns_for,
 )
 
 CASE = "hot_path"
@@ -96,8 +96,7 @@ def build_contenders(token: str) -> tuple[dict[str, Callable[[], object]], dict[
 def run(contender: str, *, quick: bool) -> None:
     token = make_jwt(int(time.time()) + 3600)
     contenders, problems = build_contenders(token)
-    rounds = quick_or_full(quick, 5, 25)
-    samples = interleaved_medians(contenders, rounds, sample_ns=quick_or_full(quick, 10e6, 20e6))
+    samples = interleaved_medians(contenders, rounds_for(quick), sample_ns=sample_ns_for(quick))
     for name, status in problems.items():
         emit({"case": CASE, "contender": name, "status": status})
     for name, values in samples.items():
@@ -106,9 +105,7 @@ def run(contender: str, *, quick: bool) -> None:
                 "case": CASE,
                 "contender": name,
                 "status": "ok",
-                "ns_per_call": median(values),
-                "ns_min": min(values),
-                "rounds": len(values),
+                **values.summary(),
                 "token_bytes": len(token),
             }
         )

@@ -23,9 +23,9 @@ from _common import (
     describe_exception,
     emit,
     interleaved_medians,
-    median,
     peer_module,
-    quick_or_full,
+    rounds_for,
+    sample_ns_for,
 )
 
 CASE = "identifiers"
@@ -165,9 +165,7 @@ def run(contender: str, *, quick: bool) -> None:
             problems[f"serialize:{name}"] = f"crashed: {describe_exception(exc)}"
             continue
         contenders[f"serialize:{name}"] = loop(fn, items)
-    samples = interleaved_medians(
-        contenders, quick_or_full(quick, 5, 21), sample_ns=quick_or_full(quick, 10e6, 20e6)
-    )
+    samples = interleaved_medians(contenders, rounds_for(quick), sample_ns=sample_ns_for(quick))
     for name, status in problems.items():
         emit({"case": CASE, "contender": name, "status": status})
     for name, values in samples.items():
@@ -176,9 +174,7 @@ def run(contender: str, *, quick: bool) -> None:
             "case": CASE,
             "contender": name,
             "status": "ok",
-            "ns_per_call": median(values) / len(raw_ids),
-            "ns_min": min(values) / len(raw_ids),
-            "rounds": len(values),
+            **values.summary(len(raw_ids)),
             "mix_size": len(raw_ids),
         }
         if name.startswith("parse:") and impl in correctness:

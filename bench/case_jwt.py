@@ -22,9 +22,9 @@ from _common import (
     interleaved_medians,
     make_jwt,
     make_url_safe_jwt,
-    median,
     peer_module,
-    quick_or_full,
+    rounds_for,
+    sample_ns_for,
 )
 
 CASE = "jwt"
@@ -111,9 +111,7 @@ def run(contender: str, *, quick: bool) -> None:
             problems[name] = f"typical token: {verdicts[name]['typical']}"
             continue
         contenders[name] = (lambda f: lambda: f(token))(fn)
-    samples = interleaved_medians(
-        contenders, quick_or_full(quick, 5, 21), sample_ns=quick_or_full(quick, 10e6, 20e6)
-    )
+    samples = interleaved_medians(contenders, rounds_for(quick), sample_ns=sample_ns_for(quick))
     for name, status in problems.items():
         emit({"case": CASE, "contender": name, "status": status, "correctness": verdicts.get(name)})
     for name, values in samples.items():
@@ -122,9 +120,7 @@ def run(contender: str, *, quick: bool) -> None:
                 "case": CASE,
                 "contender": name,
                 "status": "ok",
-                "ns_per_call": median(values),
-                "ns_min": min(values),
-                "rounds": len(values),
+                **values.summary(),
                 "what": notes[name],
                 "correctness": verdicts[name],
                 "token_bytes": len(token),

@@ -33,9 +33,9 @@ from _common import (
     describe_exception,
     emit,
     interleaved_batches,
-    median,
     peer_module,
     quick_or_full,
+    rounds_for,
 )
 
 CASE = "signing"
@@ -139,10 +139,8 @@ def run_small(quick: bool) -> None:
         factories[name] = policy_factory(policy)
     factories["floor"] = floor_sign_factory
     verdicts["floor"] = "n/a"
-    n = quick_or_full(quick, 1000, 3000)
-    samples = interleaved_batches(
-        factories, {name: n for name in factories}, quick_or_full(quick, 5, 15)
-    )
+    n = quick_or_full(quick, 200, 500)
+    samples = interleaved_batches(factories, {name: n for name in factories}, rounds_for(quick))
     for name, status in problems.items():
         emit({"case": CASE, "contender": f"small:{name}", "status": status})
     for name, values in samples.items():
@@ -151,9 +149,7 @@ def run_small(quick: bool) -> None:
                 "case": CASE,
                 "contender": f"small:{name}",
                 "status": "ok",
-                "ns_per_call": median(values),
-                "ns_min": min(values),
-                "rounds": len(values),
+                **values.summary(),
                 "signature": verdicts[name],
             }
         )
@@ -200,23 +196,22 @@ def run_large(quick: bool) -> None:
             factories[key] = body_factory(policy, payload)
     factories["large_bytes:floor"] = floor_factory
     verdicts["large_bytes:floor"] = "n/a"
-    samples = interleaved_batches(
-        factories, {name: 2 for name in factories}, quick_or_full(quick, 3, 9)
-    )
+    samples = interleaved_batches(factories, {name: 1 for name in factories}, quick_or_full(quick, 5, 21))
     for key, status in problems.items():
         if key in found or ":" not in key:
             key = f"large_bytes:{key}"
         emit({"case": CASE, "contender": key, "status": status})
     for key, values in samples.items():
-        ns = median(values)
+        summary = values.summary()
+        ns = summary["ns_per_call"]
         emit(
             {
                 "case": CASE,
                 "contender": key,
                 "status": "ok",
-                "ns_per_call": ns,
+                **summary,
                 "mb_per_s": LARGE_SIZE / (ns / 1e9) / 1e6,
-                "rounds": len(values),
+                "cpu_mb_per_s": LARGE_SIZE / (summary["cpu_ns_per_call"] / 1e9) / 1e6,
                 "signature": verdicts[key],
                 "body_bytes": LARGE_SIZE,
             }

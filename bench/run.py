@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import render  # noqa: E402
-from _runner import run_case  # noqa: E402
+from _report import render
+from _runner import run_case
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -59,13 +59,9 @@ def jobs_for(number: int) -> list[Job]:
         return [Job("contention", c, [c], _fixed(30, 60)) for c in each]
     if number == 3:
         # 10 s: the peers' async credential never finishes; the others take ~0.1 s per run.
-        return [Job("async_contention", c, [c], _fixed(10, 10)) for c in each]
+        return [Job("async_contention", c, [c], _fixed(4, 10)) for c in each]
     if number == 4:
-        return [
-            Job("scale", c, [c], _fixed(60, 120), {"mode": mode})
-            for mode in ("memory", "due")
-            for c in each
-        ]
+        return [Job("scale", c, [c], _fixed(40, 150), {"mode": mode}) for mode in ("memory", "due") for c in each]
     if number == 5:
         names = [f"small:{c}" for c in each] + [f"large_bytes:{c}" for c in each]
         return [Job("signing", "all", names, _fixed(120, 400))]
@@ -82,9 +78,7 @@ def jobs_for(number: int) -> list[Job]:
     if number == 7:
         return [Job("jwt", "all", each, _fixed(90, 240))]
     if number == 8:
-        return [
-            Job("emulator", c, [c], _fixed(60, 100)) for c in ("ours", "ours_uncached", "floor")
-        ]
+        return [Job("emulator", c, [c], _fixed(60, 100)) for c in ("ours", "ours_uncached", "floor")]
     raise ValueError(f"no case {number}")
 
 
@@ -158,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="the Markdown report")
     parser.add_argument("--json", default=str(BENCH / "results.json"), help="the raw results")
     parser.add_argument(
-        "--no-profile", action="store_true", help="skip profiling ours where a goal is missed"
+        "--profile",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="profile ours where a goal is missed (auto: in full runs only)",
     )
     args = parser.parse_args(argv)
     numbers = [int(n) for n in args.only.split(",") if n.strip()]
@@ -182,15 +179,14 @@ def main(argv: list[str] | None = None) -> int:
         results[str(number)] = records
         print(f"case {number}: {len(records)} rows in {time.monotonic() - case_started:.1f} s", flush=True)
     profiles: dict[str, str] = {}
-    if not args.no_profile:
+    if args.profile == "yes" or (args.profile == "auto" and not args.quick):
         from _profile import profile_misses
 
         profiles = profile_misses(results, quick=args.quick)
     info["load_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     info["elapsed_s"] = time.monotonic() - started
     Path(args.json).write_text(
-        json.dumps({"machine": info, "results": results, "profiles": profiles}, indent=1, sort_keys=True)
-        + "\n",
+        json.dumps({"machine": info, "results": results, "profiles": profiles}, indent=1, sort_keys=True) + "\n",
         encoding="utf-8",
     )
     Path(args.out).write_text(render(info, results, profiles), encoding="utf-8")

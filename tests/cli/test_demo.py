@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import logging
 import re
+import socket
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from cli_support import CONNECTION_STRING_ENV, FAKE_KEY, assert_one_line_error, run_cli
@@ -31,7 +34,7 @@ def summary_rows(out: str) -> list[tuple[str, str, str]]:
     return [(step, name.strip(), mark) for step, name, mark in rows]
 
 
-def assert_full_walkthrough(out: str, refreshes: int) -> None:
+def assert_full_walkthrough(out: str, refreshes: int, threads: int = 32, tasks: int = 1000) -> None:
     positions = [out.index(title) for title in STEP_TITLES]
     assert positions == sorted(positions)
     for number in range(1, refreshes + 1):
@@ -40,8 +43,8 @@ def assert_full_walkthrough(out: str, refreshes: int) -> None:
     assert {step for step, _, _ in rows} == {"1", "2", "3", "4", "5"}
     assert all(mark == "✓" for _, _, mark in rows), rows
     assert re.search(rf"All {len(rows)} checks passed in \d+\.\d s\.", out)
-    assert "32 concurrent callers on an expired token -> 1 refresher call" in out
-    assert "1000 concurrent tasks on an expired token -> 1 refresher call" in out
+    assert f"{threads} concurrent callers on an expired token -> 1 refresher call" in out
+    assert f"{tasks} concurrent tasks on an expired token -> 1 refresher call" in out
     assert "refresher calls: 1; distinct tokens returned: 1" in out
     assert "issuing a token for the deleted user -> 404" in out
     # The key is never printed; the connection string only ever appears masked.
@@ -59,24 +62,14 @@ def test_make_demo_subprocess_exits_0_with_the_full_walkthrough() -> None:
     assert "\x1b[" not in out  # not a terminal: no colour
 
 
-def test_demo_in_process_against_the_emulator(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--token-seconds", "4", "--refreshes", "1", "--threads", "8", "--tasks", "50"])
-    out, err = capsys.readouterr()
-    assert code == 0, out + err
-    assert "8 concurrent callers" in out.replace("32 concurrent", "8 concurrent")
-    assert "50 concurrent tasks on an expired token -> 1 refresher call" in out
-    rows = summary_rows(out)
-    assert len(rows) == 17
-    assert all(mark == "✓" for _, _, mark in rows)
-
-
 def test_demo_with_connection_string_takes_the_real_resource_path(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, emulator: Any
 ) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(emulator.connection_string))
     library_logger = logging.getLogger("azure.communication.common")
     handlers, level = list(library_logger.handlers), library_logger.level
-    code = main(["demo", "-c", "-", "--token-seconds", "4", "--refreshes", "2", "--verbose"])
+    args = ["-c", "-", "--token-seconds", "4", "--refreshes", "2", "--threads", "16", "--tasks", "200"]
+    code = main(["demo", *args, "--verbose"])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     # --verbose shows the library's debug log on stderr for the run, then puts the logger back.
@@ -86,7 +79,7 @@ def test_demo_with_connection_string_takes_the_real_resource_path(
     assert "Started the ACS Identity emulator" not in out
     assert "Real tokens live at least an hour." in out
     assert "AccessToken with expires_on 4 s ahead" in out
-    assert_full_walkthrough(out, refreshes=2)
+    assert_full_walkthrough(out, refreshes=2, threads=16, tasks=200)
     assert emulator.access_key not in out + err
 
 
@@ -146,3 +139,26 @@ def test_summary_with_no_checks_is_a_failure() -> None:
     with demo.pipeline:
         assert demo.summary() is False
     assert Check(1, "x", True, 0.0).detail == ""
+
+
+def test_demo_without_connection_string_runs_and_stops_its_own_emulator(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_steps(self: Demo) -> None:
+        seen.update(endpoint=self.endpoint, emulated=self.emulated, body=self.token_body(5))
+        self.step = 1
+        self.check("the fake step ran", True, time.perf_counter())
+
+    monkeypatch.setattr(Demo, "run_steps", fake_steps)
+    code = main(["demo"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert seen["emulated"] is True
+    assert seen["body"] == {"scopes": ["chat"], "expiresInSeconds": 5}
+    assert f"Started the ACS Identity emulator in-process at {seen['endpoint'].rstrip('/')}" in out
+    assert "All 1 checks passed" in out
+    port = urlsplit(seen["endpoint"]).port
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass

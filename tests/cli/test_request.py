@@ -136,6 +136,7 @@ def test_sign_reads_connection_string_from_stdin(
         (["GET", "ftp://x.example/f"], FAKE_CONNECTION_STRING, 2, ["only http and https"]),
         (["GET", "/x", "-c", "-", "-d", "@-"], None, 2, ["stdin can hold either"]),
         (["GET", "/x", "-d", "@/nonexistent/body"], FAKE_CONNECTION_STRING, 1, ["cannot read '/nonexistent/body'"]),
+        (["GET", "http://x.example:99999/"], FAKE_CONNECTION_STRING, 1, ["cannot sign the request", "port"]),
     ],
 )
 def test_sign_bad_input(
@@ -253,12 +254,18 @@ def test_request_with_a_wrong_key_gets_401(capsys: pytest.CaptureFixture[str], e
 
 
 def test_request_plain_text_body_gets_text_content_type(capsys: pytest.CaptureFixture[str], emulator: Any) -> None:
-    code, out, err = run_main(
+    code, _, err = run_main(
         capsys, "request", "POST", f"/identities?{API}", "-v", "-c", emulator.connection_string, "-d", "not json"
     )
     assert code == 1
     assert "> Content-Type: text/plain; charset=utf-8" in err.splitlines()
     assert "HTTP 400 Bad Request" in err
+
+
+def test_request_with_an_invalid_url_is_a_one_line_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "request", "GET", "http://[::1/x", "-c", FAKE_CONNECTION_STRING)
+    assert (code, out) == (1, "")
+    assert_one_line_error(err, "acs-common request: error: cannot sign the request:", "IPv6")
 
 
 def test_request_to_a_closed_port_is_a_one_line_failure(capsys: pytest.CaptureFixture[str]) -> None:

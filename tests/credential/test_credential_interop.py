@@ -229,7 +229,7 @@ class _ExchangeHandler(BaseHTTPRequestHandler):
 def exchange_server() -> Iterator[tuple[str, type[_ExchangeHandler]]]:
     handler = type("Handler", (_ExchangeHandler,), {"requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", handler

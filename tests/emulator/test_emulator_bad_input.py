@@ -6,6 +6,8 @@ control, signed with the library's signing core (or deliberately not).
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -159,6 +161,8 @@ CASES = [
     Case("array body", "POST", CREATE, b"[]", code="BadRequest"),
     Case("NaN", "POST", CREATE, b'{"expiresInMinutes": NaN}', code="BadRequest"),
     Case("invalid UTF-8", "POST", CREATE, b'{"customId": "\xff\xfe"}', code="BadRequest"),
+    Case("UTF-16 body", "POST", CREATE, '{"customId": "u16"}'.encode("utf-16"), code="BadRequest"),
+    Case("UTF-32 body", "POST", CREATE, '{"customId": "u32"}'.encode("utf-32-le"), code="BadRequest"),
     Case("JSON bomb (deep nesting)", "POST", CREATE, b"[" * 200_000 + b"]" * 200_000, code="BadRequest"),
     Case("deep object", "POST", CREATE, b'{"a":' * 100_000 + b"1" + b"}" * 100_000, code="BadRequest"),
     Case("huge integer", "POST", CREATE, b'{"expiresInMinutes": ' + b"9" * 5000 + b"}", code="BadRequest"),
@@ -377,6 +381,33 @@ def test_bad_request_is_a_4xx_json_error_and_changes_nothing(seeded: tuple[Emula
     ok = send(emu.port, "GET", f"/identities/{path_id(raw_id)}?api-version={PREVIEW}", key=emu.access_key)
     assert ok.status == 200
     assert ok.json()["id"] == raw_id
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 20_000 + b"\r\n\r\n",
+        b"POST /identities HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
+    ],
+    ids=["bad-request-line", "long-target", "long-header", "two-content-lengths"],
+)
+def test_http_parser_errors_are_json_too(seeded: tuple[Emulator, str], raw: bytes) -> None:
+    emu, _ = seeded
+    before = emu._identity_rows()
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as conn:
+        conn.sendall(raw)
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert 400 <= status < 500
+    assert b"application/json" in head.lower()
+    payload = json.loads(body)
+    assert set(payload["error"]) == {"code", "message"}
+    assert emu._identity_rows() == before
 
 
 def test_method_not_allowed_names_the_allowed_methods(seeded: tuple[Emulator, str]) -> None:

@@ -29,6 +29,22 @@ ENTRA_TOKENS = ("entra-token-secret-1", "entra-token-secret-2")
 ACS_TOKEN_LIFETIME = 24 * 3600.0
 
 
+def assert_hides(obj: object, *secrets: str) -> None:
+    """Assert that ``str`` and ``repr`` of ``obj`` (an exception: also its args) contain none of ``secrets``.
+
+    Checked against the secrets a test names rather than the session's registry, whose content depends on
+    which other test modules were collected.
+    """
+    texts = [str(obj), repr(obj)]
+    if isinstance(obj, BaseException):
+        texts.extend(repr(arg) for arg in obj.args)
+    for secret in secrets:
+        assert secret
+        assert all(secret not in text for text in texts), (
+            f"a secret ({len(secret)} chars, starting {secret[:3]!r}) in str/repr of {type(obj).__name__}"
+        )
+
+
 @dataclass(frozen=True)
 class Recorded:
     """One request as the server received it."""

@@ -509,3 +509,14 @@ def test_any_mapping_is_accepted_including_nested() -> None:
         }
     )
     assert deserialize_identifier(model) == MicrosoftTeamsUserIdentifier("u", cloud=GCCH)
+
+
+def test_subclasses_of_our_identifiers_are_written_as_their_base() -> None:
+    class Bot(MicrosoftTeamsAppIdentifier):
+        __slots__ = ()
+
+    assert serialize_identifier(Bot("b", cloud=DOD)) == {
+        "rawId": "28:dod:b",
+        "kind": "microsoftTeamsApp",
+        "microsoftTeamsApp": {"appId": "b", "cloud": "dod"},
+    }

@@ -560,6 +560,9 @@ class TeamsExtensionUserIdentifier(_Identifier):
 class UnknownIdentifier(_Identifier):
     """An identifier of a kind this version does not recognise; only its raw id is known.
 
+    Like every identifier it compares and hashes by raw id, so ``UnknownIdentifier("8:acs:x")`` equals
+    ``CommunicationUserIdentifier("8:acs:x")``: both name the same participant.
+
     Args:
         identifier: The raw id.
 
@@ -580,19 +583,20 @@ class UnknownIdentifier(_Identifier):
 
 _new = object.__new__
 
-# What the "a:b:" prefix of a three-segment raw id means: (kind code, cloud). The codes select the branch
-# in identifier_from_raw_id; one dict lookup replaces a chain of string comparisons.
+# What the first two segments ("8:acs", the prefix without its last colon) of a three-segment raw id
+# mean: (kind code, cloud). The codes select the branch in identifier_from_raw_id; one dict lookup
+# replaces a chain of string comparisons.
 _TEAMS_USER: Final = 1
 _TEAMS_VISITOR: Final = 2
 _TEAMS_APP: Final = 3
 _ACS: Final = 4
 _SPOOL: Final = 5
-_PREFIX_TABLE: Final[dict[str, tuple[int, CommunicationCloudEnvironment]]] = {
-    _TEAMS_VISITOR_PREFIX: (_TEAMS_VISITOR, _PUBLIC),
-    _SPOOL_PREFIX: (_SPOOL, _PUBLIC),
-    **{prefix: (_TEAMS_USER, cloud) for cloud, prefix in _TEAMS_USER_PREFIXES.items()},
-    **{prefix: (_TEAMS_APP, cloud) for cloud, prefix in _TEAMS_APP_PREFIXES.items()},
-    **{prefix: (_ACS, cloud) for cloud, prefix in _ACS_PREFIXES.items()},
+_HEAD_TABLE: Final[dict[str, tuple[int, CommunicationCloudEnvironment]]] = {
+    _TEAMS_VISITOR_PREFIX[:-1]: (_TEAMS_VISITOR, _PUBLIC),
+    _SPOOL_PREFIX[:-1]: (_SPOOL, _PUBLIC),
+    **{prefix[:-1]: (_TEAMS_USER, cloud) for cloud, prefix in _TEAMS_USER_PREFIXES.items()},
+    **{prefix[:-1]: (_TEAMS_APP, cloud) for cloud, prefix in _TEAMS_APP_PREFIXES.items()},
+    **{prefix[:-1]: (_ACS, cloud) for cloud, prefix in _ACS_PREFIXES.items()},
 }
 
 
@@ -613,7 +617,7 @@ def identifier_from_raw_id(raw_id: str) -> CommunicationIdentifier:
     Raises:
         TypeError: ``raw_id`` is not a str.
     """
-    if not isinstance(raw_id, str):
+    if type(raw_id) is not str and not isinstance(raw_id, str):
         raise TypeError(f"raw_id must be a str, got {type(raw_id).__name__}")
     # Trusted construction: fields are stored straight into the slots of a bare instance. The parser
     # only produces well-typed fields, so the constructors' validation would be wasted work here.
@@ -622,26 +626,24 @@ def identifier_from_raw_id(raw_id: str) -> CommunicationIdentifier:
         phone = _new(PhoneNumberIdentifier)
         phone._raw_id = raw_id
         phone._value = number
-        phone._asserted_id = None
         if number == _PHONE_ANONYMOUS:
             phone._is_anonymous = True
+            phone._asserted_id = None
         else:
             phone._is_anonymous = False
             cut = number.rfind("_") + 1
-            if 0 < cut < len(number):
-                phone._asserted_id = number[cut:]
+            phone._asserted_id = number[cut:] if 0 < cut < len(number) else None
         return phone
-    # A known prefix is "8:x:" or "28:x:" with a non-empty middle segment, so its second colon is at
-    # index 3 or later; slicing up to that colon gives the table key without splitting the whole id.
-    # A table hit means the first two segments match; the id must then have no further colon.
-    end = raw_id.find(":", 3) + 1
-    entry = _PREFIX_TABLE.get(raw_id[:end])
-    if entry is not None and raw_id.find(":", end) < 0:
+    # Every known head ("8:acs", "28:orgid", ...) holds exactly one colon, so a table hit on the text
+    # before the last colon means the id has exactly three segments and ``tail`` is the third one.
+    head, _, tail = raw_id.rpartition(":")
+    entry = _HEAD_TABLE.get(head)
+    if entry is not None:
         code, cloud = entry
         # Most common first: ACS users dominate chat and calling traffic.
         if code == _ACS:
-            if raw_id.count("_", end) == 2:
-                resource_id, tenant_id, user_id = raw_id[end:].split("_")
+            if tail.count("_") == 2:
+                resource_id, tenant_id, user_id = tail.split("_")
                 extension_user = _new(TeamsExtensionUserIdentifier)
                 extension_user._raw_id = raw_id
                 extension_user._resource_id = resource_id
@@ -652,14 +654,14 @@ def identifier_from_raw_id(raw_id: str) -> CommunicationIdentifier:
         elif code in (_TEAMS_USER, _TEAMS_VISITOR):
             user = _new(MicrosoftTeamsUserIdentifier)
             user._raw_id = raw_id
-            user._user_id = raw_id[end:]
+            user._user_id = tail
             user._is_anonymous = code == _TEAMS_VISITOR
             user._cloud = cloud
             return user
         elif code == _TEAMS_APP:
             app = _new(MicrosoftTeamsAppIdentifier)
             app._raw_id = raw_id
-            app._app_id = raw_id[end:]
+            app._app_id = tail
             app._cloud = cloud
             return app
         communication_user = _new(CommunicationUserIdentifier)

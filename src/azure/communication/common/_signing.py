@@ -100,9 +100,7 @@ def decode_access_key(key: str) -> bytes:
     return decoded
 
 
-def sign(
-    *, method: str, path_and_query: str, host: str, body_hash: str, key: bytes, date: str
-) -> dict[str, str]:
+def sign(*, method: str, path_and_query: str, host: str, body_hash: str, key: bytes, date: str) -> dict[str, str]:
     """Return the three signing headers for one request.
 
     Args:

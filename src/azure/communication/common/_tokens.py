@@ -47,21 +47,31 @@ _NOT_A_JWT: Final = "not a JWT: expected three dot-separated base64url segments 
 _opaque_warned = False
 
 
-def _decode_segment(segment: str, what: str) -> dict[str, Any]:
+def _segment_bytes(segment: str, what: str) -> bytes:
     if not _SEGMENT.fullmatch(segment):
         raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
     unpadded = segment.rstrip("=")
     if len(unpadded) % 4 == 1:
         raise ValueError(f"{_NOT_A_JWT} (the {what} has an impossible base64url length)")
     try:
-        raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+        return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+    except binascii.Error:  # pragma: no cover - the pattern and length checks leave nothing invalid
+        raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url)") from None
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
         value = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except ValueError:
         # Not chained: the decoder errors can carry fragments of the token.
         raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url-encoded JSON)") from None
     if not isinstance(value, dict):
         raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON but not an object)")
     return value
+
+
+def _decode_segment(segment: str, what: str) -> dict[str, Any]:
+    return _json_object(_segment_bytes(segment, what), what)
 
 
 def _segments(token: str) -> list[str]:
@@ -103,8 +113,40 @@ def _numeric_exp(claims: Mapping[str, Any]) -> float | None:
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         return None
-    value = float(exp)
+    try:
+        value = float(exp)
+    except OverflowError:  # an integer beyond float range
+        return None
     return value if math.isfinite(value) else None
+
+
+# Reads `exp` from a flat payload without building the claims dict (the JSON parse is most of the cost
+# of reading a token). Taken only when the payload has a single `{` (no nested object can hold another
+# `exp`) and a single `"exp"` not preceded by a backslash (so it cannot sit inside a string); for valid
+# JSON the result is then the one json.loads gives. Anything else goes through json.loads.
+_FLAT_EXP = re.compile(
+    rb'(?<!\\)"exp"[ \t\r\n]*:[ \t\r\n]*'
+    rb"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t\r\n]*[,}]"
+)
+
+
+def _flat_exp(raw: bytes) -> tuple[bool, float | None]:
+    """``(True, exp)`` when the fast path applies, ``(False, None)`` when json.loads must decide."""
+    if raw.count(b"{") != 1 or raw.count(b'"exp"') != 1:
+        return False, None
+    match = _FLAT_EXP.search(raw)
+    if match is None or not raw.lstrip().startswith(b"{") or not raw.rstrip().endswith(b"}"):
+        return False, None
+    value = float(match.group(1))
+    return True, (value if math.isfinite(value) else None)
+
+
+def _payload_exp(token: str) -> float | None:
+    raw = _segment_bytes(_segments(token)[1], "payload")
+    applies, exp = _flat_exp(raw)
+    if applies:
+        return exp
+    return _numeric_exp(_json_object(raw, "payload"))
 
 
 def parse_jwt_expiry(token: str) -> float:
@@ -114,7 +156,7 @@ def parse_jwt_expiry(token: str) -> float:
         TypeError: ``token`` is not a str.
         ValueError: ``token`` is not a JWT, or it has no numeric ``exp`` claim.
     """
-    exp = _numeric_exp(decode_jwt_payload(token))
+    exp = _payload_exp(token)
     if exp is None:
         raise ValueError("the JWT has no numeric 'exp' claim")
     return exp
@@ -122,7 +164,7 @@ def parse_jwt_expiry(token: str) -> float:
 
 def _expiry_or_none(token: str) -> float | None:
     try:
-        return _numeric_exp(decode_jwt_payload(token))
+        return _payload_exp(token)
     except ValueError:
         return None
 

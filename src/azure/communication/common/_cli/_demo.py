@@ -40,6 +40,9 @@ DEFAULT_THREADS: Final = 32
 DEFAULT_TASKS: Final = 1000
 # Real tokens: the shortest lifetime the service allows; the demo deletes its user at the end anyway.
 REAL_TOKEN_MINUTES: Final = 60
+# Tokens for the concurrency checks live long enough that every caller finds the refreshed token
+# fresh even on a loaded machine, so a second (stale-window) refresh cannot blur "one refresher call".
+CONCURRENCY_TOKEN_SECONDS: Final = 60
 # Slack on top of the refresh schedule before a wait is declared failed (scheduling jitter, slow CI).
 WAIT_MARGIN_SECONDS: Final = 10.0
 
@@ -149,22 +152,22 @@ class Demo:
         response = self.pipeline.run(self._request(method, path, body)).http_response
         return response.status_code, _json_or_none(response.body())
 
-    def token_body(self) -> dict[str, Any]:
-        """The body of an issue-token request for the refresh steps."""
+    def token_body(self, seconds: int) -> dict[str, Any]:
+        """The body of an issue-token request for a token living ``seconds`` (emulated) or an hour."""
         if self.emulated:
             # The emulator's documented short-token switch (it was started with allow_short_tokens=True).
-            return {"scopes": ["chat"], "expiresInSeconds": self.token_seconds}
+            return {"scopes": ["chat"], "expiresInSeconds": seconds}
         return {"scopes": ["chat"], "expiresInMinutes": REAL_TOKEN_MINUTES}
 
     def issue_path(self) -> str:
         """The issue-token path of the demo's user."""
         return f"/identities/{self.user_id}/:issueAccessToken?api-version={IDENTITY_API_VERSION}"
 
-    def token_from(self, status: int, document: Any) -> tuple[Any, float]:
+    def token_from(self, status: int, document: Any, seconds: int) -> tuple[Any, float]:
         """Turn an issue-token response into what the refresher returns, and its expiry.
 
         Emulated: the bare JWT string (the credential reads its ``exp``). Real resource: an ``AccessToken``
-        whose ``expires_on`` is ``token_seconds`` ahead, an assumed lifetime shorter than the real one.
+        whose ``expires_on`` is ``seconds`` ahead, an assumed lifetime shorter than the real one.
         """
         from azure.core.credentials import AccessToken
 
@@ -174,17 +177,22 @@ class Demo:
             raise DemoFailure(f"issue token returned HTTP {status}")
         if self.emulated:
             return document["token"], parse_timestamp(document["expiresOn"])
-        expires_on = int(time.time() + self.token_seconds)
+        expires_on = int(time.time() + seconds)
         return AccessToken(document["token"], expires_on), float(expires_on)
 
-    def issue_token(self) -> tuple[Any, float]:
-        """Issue a short-lived (or assumed short-lived) token for the demo's user, synchronously."""
-        return self.token_from(*self.call("POST", self.issue_path(), self.token_body()))
+    def issue_token(self, seconds: int | None = None) -> tuple[Any, float]:
+        """Issue a token for the demo's user that lives (or is assumed to live) ``seconds``."""
+        lifetime = self.token_seconds if seconds is None else seconds
+        return self.token_from(*self.call("POST", self.issue_path(), self.token_body(lifetime)), lifetime)
+
+    def _mark(self) -> str:
+        return "↻ " if self.out.unicode else ""
 
     # --------------------------------------------------------------------------------------- steps
 
     def step1(self) -> None:
         """Connection string parsed; a user created and a token issued through our HMAC policy."""
+        from .._connection_string import parse_connection_string
         from .._identifiers import CommunicationIdentifierKind, identifier_from_raw_id
         from .._timestamps import parse_timestamp
         from .._tokens import decode_jwt_payload
@@ -195,6 +203,14 @@ class Demo:
         out.field("endpoint", self.endpoint)
         out.field("access key", f"{type(self.key_credential).__name__} (key hidden)")
         out.field("pipeline", "RetryPolicy -> CommunicationAccessKeyCredentialPolicy -> RequestsTransport")
+        started = time.perf_counter()
+        # The parser's tolerance, shown on the real input: keys in any order and case, a trailing ';'.
+        variant = parse_connection_string(f"AccessKey={self.key_credential.key}; ENDPOINT={self.endpoint};")
+        self.check(
+            "connection string parsed (any key order and case)",
+            variant.endpoint == self.endpoint and variant.credential.key == self.key_credential.key,
+            started,
+        )
         started = time.perf_counter()
         path = f"/identities?api-version={IDENTITY_API_VERSION}"
         status, document = self.call(
@@ -281,9 +297,8 @@ class Demo:
                 number = len(refreshed)
                 current["expires_on"] = expires_on
                 refreshed_tokens.add(token if isinstance(token, str) else token.token)
-            mark = "↻ " if out.unicode else ""
             out.line(
-                f"  {self.stamp()} {mark}refresh #{number} on thread {threading.current_thread().name!r}: "
+                f"  {self.stamp()} {self._mark()}refresh #{number} on thread {threading.current_thread().name!r}: "
                 f"previous token had {format_duration(previous_left)} left; "
                 f"new one expires in {format_duration(expires_on - time.time())}"
             )
@@ -296,7 +311,7 @@ class Demo:
         current["expires_on"] = initial_expiry
         out.line(
             f"  {self.stamp()} initial token expires in {format_duration(initial_expiry - time.time())}; "
-            f"credential created with proactive_refresh=True; waiting for {self.refreshes} background refreshes"
+            f"proactive_refresh=True; waiting for {self.refreshes} background refreshes"
         )
         credential = CommunicationTokenCredential(initial, token_refresher=refresher, proactive_refresh=True)
         try:
@@ -343,7 +358,7 @@ class Demo:
         def counting_refresher() -> Any:
             with lock:
                 calls["n"] += 1
-            return self.issue_token()[0]
+            return self.issue_token(CONCURRENCY_TOKEN_SECONDS)[0]
 
         expired_text = initial if isinstance(initial, str) else initial.token
         expired = AccessToken(expired_text, int(time.time()) - 1)
@@ -410,64 +425,84 @@ class Demo:
         from ..aio import CommunicationTokenCredential as AsyncCommunicationTokenCredential
 
         out = self.out
-        calls = {"n": 0}
-        done = asyncio.Event()
         async with build_async_pipeline(self.key_credential) as pipeline:
 
-            async def issue() -> tuple[Any, float]:
-                response = (
-                    await pipeline.run(self._request("POST", self.issue_path(), self.token_body()))
-                ).http_response
-                return self.token_from(response.status_code, _json_or_none(response.body()))
+            async def issue(seconds: int) -> tuple[Any, float]:
+                request = self._request("POST", self.issue_path(), self.token_body(seconds))
+                response = (await pipeline.run(request)).http_response
+                return self.token_from(response.status_code, _json_or_none(response.body()), seconds)
 
-            async def refresher() -> Any:
+            # Many tasks on an expired token: one refresher call, every task gets its result.
+            calls = {"n": 0}
+
+            async def counting_refresher() -> Any:
                 calls["n"] += 1
-                token, expires_on = await issue()
+                token, expires_on = await issue(CONCURRENCY_TOKEN_SECONDS)
                 out.line(
-                    f"  {self.stamp()} refresher call #{calls['n']} in task "
-                    f"{_task_name()}: new token expires in {format_duration(expires_on - time.time())}"
+                    f"  {self.stamp()} refresher call in task {_task_name()}: "
+                    f"new token expires in {format_duration(expires_on - time.time())}"
                 )
-                if calls["n"] >= 2:
-                    done.set()
                 return token
 
             started = time.perf_counter()
-            initial, _ = await issue()
-            expired_text = initial if isinstance(initial, str) else initial.token
-            expired = AccessToken(expired_text, int(time.time()) - 1)
-            credential = AsyncCommunicationTokenCredential(expired, token_refresher=refresher, proactive_refresh=True)
+            credential = AsyncCommunicationTokenCredential(
+                AccessToken("an.expired.token", int(time.time()) - 1), token_refresher=counting_refresher
+            )
             try:
                 results = await asyncio.gather(
                     *(credential.get_token() for _ in range(self.tasks)), return_exceptions=True
                 )
-                tokens = {(r.token, r.expires_on) for r in results if isinstance(r, AccessToken)}
-                failures = sum(1 for r in results if not isinstance(r, AccessToken))
-                now = time.time()
-                out.line(
-                    f"  {self.stamp()} {self.tasks} tasks awaited get_token() on an expired token: "
-                    f"refresher calls: {calls['n']}; distinct tokens returned: {len(tokens)}"
-                )
-                self.check(
-                    f"{self.tasks} concurrent tasks on an expired token -> 1 refresher call",
-                    calls["n"] == 1
-                    and failures == 0
-                    and len(tokens) == 1
-                    and all(expires_on > now for _, expires_on in tokens),
-                    started,
-                    f"{calls['n']} call" + (f", {failures} failed" if failures else ""),
-                )
-                started = time.perf_counter()
-                out.line(f"  {self.stamp()} waiting for the background refresh on the event loop ...")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(done.wait(), self.token_seconds + WAIT_MARGIN_SECONDS)
-                self.check(
-                    "a background refresh on the event loop (proactive_refresh=True)",
-                    done.is_set(),
-                    started,
-                    f"after {format_duration(time.perf_counter() - started)}",
-                )
             finally:
                 await credential.close()
+            tokens = {(r.token, r.expires_on) for r in results if isinstance(r, AccessToken)}
+            failures = sum(1 for r in results if not isinstance(r, AccessToken))
+            now = time.time()
+            out.line(
+                f"  {self.stamp()} {self.tasks} tasks awaited get_token() on an expired token: "
+                f"refresher calls: {calls['n']}; distinct tokens returned: {len(tokens)}"
+            )
+            self.check(
+                f"{self.tasks} concurrent tasks on an expired token -> 1 refresher call",
+                calls["n"] == 1
+                and failures == 0
+                and len(tokens) == 1
+                and all(expires_on > now for _, expires_on in tokens),
+                started,
+                f"{calls['n']} call" + (f", {failures} failed" if failures else ""),
+            )
+
+            # Proactive refresh on the event loop: a short-lived token is replaced in the background.
+            done = asyncio.Event()
+
+            async def background_refresher() -> Any:
+                token, expires_on = await issue(self.token_seconds)
+                out.line(
+                    f"  {self.stamp()} {self._mark()}background refresh in task {_task_name()}: "
+                    f"new token expires in {format_duration(expires_on - time.time())}"
+                )
+                done.set()
+                return token
+
+            started = time.perf_counter()
+            initial, initial_expiry = await issue(self.token_seconds)
+            credential = AsyncCommunicationTokenCredential(
+                initial, token_refresher=background_refresher, proactive_refresh=True
+            )
+            out.line(
+                f"  {self.stamp()} initial token expires in {format_duration(initial_expiry - time.time())}; "
+                "waiting for the background refresh on the event loop ..."
+            )
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.token_seconds + WAIT_MARGIN_SECONDS)
+            finally:
+                await credential.close()
+            self.check(
+                "a background refresh on the event loop (proactive_refresh=True)",
+                done.is_set(),
+                started,
+                f"after {format_duration(time.perf_counter() - started)}",
+            )
 
     def step4(self) -> None:
         """Identifiers of each kind: parsed, serialized to the wire model and back, equal."""

@@ -63,7 +63,7 @@ class Output:
     def __init__(self, stream: TextIO | None = None, *, no_color: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.colour = colour_wanted(self.stream, no_color=no_color)
-        self.unicode = _can_encode(self.stream, "✓✗─█░…·")
+        self.unicode = _can_encode(self.stream, "✓✗─█░…·↻")
         self.tick = "✓" if self.unicode else "OK"
         self.cross = "✗" if self.unicode else "FAIL"
         self.rule_char = "─" if self.unicode else "-"

@@ -19,9 +19,13 @@ from types import TracebackType
 from typing import Final, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 
 from .._signing import decode_access_key
 from ._app import ACCESS_LOG_FORMAT, JWKS_PATH, IdentityService, ServiceSettings
+from ._errors import HTTP_ERROR_CODES, error_body
 from ._store import IdentityRecord, StoreWorker
 from ._tokens import TokenIssuer
 
@@ -30,9 +34,51 @@ __all__ = ["Emulator"]
 _E = TypeVar("_E", bound="Emulator")
 
 access_logger = logging.getLogger("azure.communication.common.emulator.access")
+logger = logging.getLogger("azure.communication.common.emulator")
 
 #: How long a stopping server waits for in-flight requests before cancelling them.
 _SHUTDOWN_TIMEOUT: Final = 2.0
+
+
+class _JsonErrorRequestHandler(RequestHandler):
+    """Answers requests that fail in aiohttp's HTTP parser (before the app runs) with a JSON error."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # The exception's text can quote the raw request (headers included): log its type only.
+        logger.info("Rejected a malformed request (%d, %s)", status, type(exc).__name__ if exc else "-")
+        if request.writer.output_size > 0:  # pragma: no cover - responses here are never streamed
+            raise ConnectionError("A response was already started; it cannot become an error.")
+        response = web.Response(
+            status=status,
+            body=error_body(
+                HTTP_ERROR_CODES.get(status, "BadRequest"),
+                f"The request could not be processed as HTTP ({status}).",
+            ),
+            content_type="application/json",
+        )
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _AppRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer HTTP parser errors in the service's JSON shape."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        # aiohttp has no hook for the handler class; the subclass only overrides the factory call.
+        server.__class__ = _JsonErrorServer
+        return server
 
 
 def _host_for_url(host: str) -> str:
@@ -246,7 +292,7 @@ class Emulator:
         return self._service
 
     async def _serve(self, service: IdentityService) -> None:
-        runner = web.AppRunner(
+        runner = _AppRunner(
             service.application(),
             access_log=access_logger,
             access_log_format=ACCESS_LOG_FORMAT,
@@ -266,14 +312,14 @@ class Emulator:
 
     async def _shutdown(self) -> None:
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        assert runner is not None
+        await runner.cleanup()
 
     def _close_store(self) -> None:
         store, self._store = self._store, None
         self._port = None
-        if store is not None:
-            store.close()
+        assert store is not None
+        store.close()
 
     def start(self: _E) -> _E:
         """Serve from a daemon thread with its own event loop; return ``self`` once it accepts requests.

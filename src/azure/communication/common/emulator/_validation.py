@@ -125,15 +125,17 @@ def parse_json_object(body: bytes, *, allow_empty: bool) -> dict[str, Any]:
         allow_empty: when True an empty body means ``{}`` (the official client sends none for create).
 
     Raises:
-        ApiError: 400 for an empty body (unless allowed), bytes that are not JSON (including NaN/Infinity,
-            invalid UTF-8 and nesting deep enough to exhaust the parser), or JSON that is not an object.
+        ApiError: 400 for an empty body (unless allowed), bytes that are not UTF-8 JSON (including
+            NaN/Infinity, UTF-16/32 and nesting deep enough to exhaust the parser), or JSON that is not
+            an object.
     """
     if not body.strip():
         if allow_empty:
             return {}
         raise ApiError.bad_request("The request body is required.", code="BadRequest")
     try:
-        value = json.loads(body, parse_constant=_reject_constant)
+        # Decoded as UTF-8 first: json.loads(bytes) would also accept UTF-16/32, which the service does not.
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers; RecursionError
         # is what the C scanner raises for deeply nested arrays ("JSON bombs").
