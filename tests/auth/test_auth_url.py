@@ -211,3 +211,16 @@ def test_canonical_urls_take_the_fast_path(url: str) -> None:
 )
 def test_urls_that_need_work_skip_the_fast_path(url: str) -> None:
     assert _fast_path(url) is None
+
+
+def test_results_are_cached_and_the_cache_stays_bounded() -> None:
+    from azure.communication.common import _url
+
+    url = "https://h/cache%3Atest"
+    first = canonicalize(url)
+    assert _url._cache[url] is first
+    assert canonicalize(url) is first
+    for number in range(_url._CACHE_SIZE + 10):
+        canonicalize(f"https://h/{number}")
+    assert 0 < len(_url._cache) <= _url._CACHE_SIZE
+    assert canonicalize(url) == first

@@ -7,7 +7,6 @@ everywhere. Token text never appears in an exception message, a ``repr`` or a lo
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -39,8 +38,8 @@ TokenInput = str | AccessToken | AccessTokenInfo
 #: proactive window, so such a token is refreshed soon rather than trusted for long.
 OPAQUE_TOKEN_LIFETIME: Final = 600.0
 
-# base64url alphabet with optional trailing padding; plain base64's `+` and `/` are not JWT characters.
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*={0,2}")
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+_PADDING: Final = (b"", b"=", b"==", b"===")
 _NOT_A_JWT: Final = "not a JWT: expected three dot-separated base64url segments with a JSON object"
 
 # The opaque-token notice is logged once per process: every refresh of an opaque token would repeat it.
@@ -48,15 +47,22 @@ _opaque_warned = False
 
 
 def _segment_bytes(segment: str, what: str) -> bytes:
-    if not _SEGMENT.fullmatch(segment):
-        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
     unpadded = segment.rstrip("=")
-    if len(unpadded) % 4 == 1:
+    size = len(unpadded)
+    if size % 4 == 1 or len(segment) - size > 2:
         raise ValueError(f"{_NOT_A_JWT} (the {what} has an impossible base64url length)")
+    if "+" in unpadded or "/" in unpadded:
+        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
     try:
-        return base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
-    except binascii.Error:  # pragma: no cover - the pattern and length checks leave nothing invalid
-        raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url)") from None
+        # urlsafe_b64decode without its wrapper layers: this runs for every token a refresher returns.
+        raw = binascii.a2b_base64(unpadded.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[-size % 4])
+    except ValueError:  # binascii.Error, or non-ASCII text
+        raw = b""
+    # The decoder skips characters outside the alphabet instead of failing; each one skipped makes the
+    # result shorter than the length of the text implies, which is cheaper to check than a pattern.
+    if len(raw) != size * 3 // 4:
+        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
+    return raw
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
@@ -81,6 +87,15 @@ def _segments(token: str) -> list[str]:
     if len(parts) != 3:
         raise ValueError(f"{_NOT_A_JWT} (found {len(parts)} segments)")
     return parts
+
+
+def _payload_segment(token: str) -> str:
+    # The payload alone, without copying the (larger) signature: reading `exp` is on the refresh path.
+    first = token.find(".")
+    second = token.find(".", first + 1)
+    if first < 0 or second < 0 or token.find(".", second + 1) >= 0 or token[:1].isspace():
+        return _segments(token)[1]
+    return token[first + 1 : second]
 
 
 def decode_jwt_payload(token: str) -> dict[str, Any]:
@@ -124,25 +139,34 @@ def _numeric_exp(claims: Mapping[str, Any]) -> float | None:
 # of reading a token). Taken only when the payload has a single `{` (no nested object can hold another
 # `exp`) and a single `"exp"` not preceded by a backslash (so it cannot sit inside a string); for valid
 # JSON the result is then the one json.loads gives. Anything else goes through json.loads.
-_FLAT_EXP = re.compile(
-    rb'(?<!\\)"exp"[ \t\r\n]*:[ \t\r\n]*'
-    rb"(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t\r\n]*[,}]"
+_FLAT_EXP_VALUE = re.compile(
+    rb"[ \t\r\n]*:[ \t\r\n]*(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t\r\n]*[,}]"
 )
 
 
 def _flat_exp(raw: bytes) -> tuple[bool, float | None]:
     """``(True, exp)`` when the fast path applies, ``(False, None)`` when json.loads must decide."""
-    if raw.count(b"{") != 1 or raw.count(b'"exp"') != 1:
+    at = raw.find(b'"exp"')
+    if (
+        at <= 0
+        or raw[at - 1] == 0x5C  # a backslash: the quote is inside a string
+        or raw.find(b'"exp"', at + 5) != -1
+        or raw[:1] != b"{"
+        or raw[-1:] != b"}"
+        or raw.find(b"{", 1) != -1
+    ):
         return False, None
-    match = _FLAT_EXP.search(raw)
-    if match is None or not raw.lstrip().startswith(b"{") or not raw.rstrip().endswith(b"}"):
+    match = _FLAT_EXP_VALUE.match(raw, at + 5)
+    if match is None:
         return False, None
     value = float(match.group(1))
     return True, (value if math.isfinite(value) else None)
 
 
 def _payload_exp(token: str) -> float | None:
-    raw = _segment_bytes(_segments(token)[1], "payload")
+    if not isinstance(token, str):
+        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
+    raw = _segment_bytes(_payload_segment(token), "payload")
     applies, exp = _flat_exp(raw)
     if applies:
         return exp

@@ -72,6 +72,13 @@ _ESCAPE_RE: Final = re.compile(r"%([0-9A-F]{2})")
 _DOT_SEGMENT_RE: Final = re.compile(r"/\.\.?(?:/|$)")
 
 
+# C is pure, and a service client calls the same few URLs over and over: remember recent results. Clearing
+# when full keeps the memory bounded without LRU bookkeeping on the hot path; single dict operations are
+# atomic, so threads need no lock.
+_CACHE_SIZE: Final = 1024
+_cache: dict[str, CanonicalURL] = {}
+
+
 class CanonicalURL(NamedTuple):
     """A canonical URL and the two pieces of it that are signed."""
 
@@ -102,10 +109,14 @@ def canonicalize(url: str) -> CanonicalURL:
     """
     if not isinstance(url, str):
         raise TypeError(f"The URL must be a str, not {type(url).__name__}.")
-    fast = _fast_path(url)
-    if fast is not None:
-        return fast
-    return _slow_path(url)
+    cached = _cache.get(url)
+    if cached is not None:
+        return cached
+    result = _fast_path(url) or _slow_path(url)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[url] = result
+    return result
 
 
 def _fast_path(url: str) -> CanonicalURL | None:

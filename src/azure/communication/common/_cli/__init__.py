@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
-from ._common import SECRETS_HELP, CLIError, UsageError, first_line
+from ._common import SECRETS_HELP, CLIError, HelpFormatter, UsageError, first_line
 from ._output import Output
 
 __all__ = ["build_parser", "main"]
@@ -31,7 +31,8 @@ examples:
   acs-common sign GET '/identities/x?api-version=2023-10-01'
 
 Run 'acs-common COMMAND --help' for a command's options and examples.
-Exit status: 0 success, 1 failure, 2 usage error. Colour only on a terminal, never with NO_COLOR set.
+Exit status: 0 success, 1 failure, 2 usage error.
+Colour only on a terminal, and never with NO_COLOR set.
 
 """
     + SECRETS_HELP
@@ -62,7 +63,7 @@ def _emulator_parser(default_port: int) -> argparse.ArgumentParser:
         description="Run the local ACS Identity emulator: the Identity REST API with HMAC authentication, "
         "on 127.0.0.1 by default.",
         epilog=EMULATOR_EPILOG.format(port=default_port),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
 
 
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Azure Communication Services from the command line: demo, local emulator, tokens, "
         "identifiers and HMAC-signed requests (azure-communication-common for Python).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
     parser.add_argument("--no-color", action="store_true", help="never write ANSI colour")

@@ -17,6 +17,7 @@ __all__ = [
     "CONNECTION_STRING_ENV",
     "SECRETS_HELP",
     "CLIError",
+    "HelpFormatter",
     "UsageError",
     "add_connection_string_argument",
     "build_async_pipeline",
@@ -40,6 +41,15 @@ IDENTITY_API_VERSION: Final = "2023-10-01"
 _RETRY_TOTAL: Final = 3
 _RETRY_BACKOFF: Final = 0.2
 _TIMEOUT_SECONDS: Final = 30
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps one-paragraph descriptions to the terminal; keeps multi-line epilogs (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
 
 
 class CLIError(Exception):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._common import (
+    HelpFormatter,
     IDENTITY_API_VERSION,
     SECRETS_HELP,
     CLIError,
@@ -53,9 +54,10 @@ examples:
   acs-common demo --token-seconds 4 --refreshes 3
   acs-common demo -c - < connection-string.txt     # the same flow against a real resource
 
-Steps: 1 connection string and HMAC-signed requests (create a user, issue a token); 2 the token
-credential with proactive refresh (background refreshes as they happen; many threads, one refresh);
-3 the same with asyncio; 4 identifiers and the wire model; 5 revocation and deletion; then a summary.
+Steps: 1 connection string and HMAC-signed requests (create a user, issue a token);
+2 the token credential with proactive refresh (background refreshes as they happen; many threads,
+one refresher call); 3 the same with asyncio; 4 identifiers and the wire model; 5 revocation and
+deletion; then a summary table.
 Against a real resource the demo creates one user and deletes it at the end (even after a failure).
 Exit status: 0 when every check held, 1 otherwise, 2 for usage errors.
 
@@ -793,7 +795,7 @@ def add_parser(subparsers: Any) -> None:
         description="Walk through the library end to end: HMAC-signed requests, the token credential with "
         "proactive refresh (threads and asyncio), identifiers, revocation and deletion.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_connection_string_argument(demo)
     demo.add_argument(

@@ -7,7 +7,7 @@ import json
 from enum import Enum
 from typing import Any, Final
 
-from ._common import CLIError, UsageError, read_stdin
+from ._common import CLIError, HelpFormatter, UsageError, read_stdin
 from ._output import Output
 
 __all__ = ["add_parser", "describe_identifier", "run_parse", "run_wire"]
@@ -111,7 +111,7 @@ def add_parser(subparsers: Any) -> None:
         help="parse raw ids and wire models of communication identifiers",
         description="Communication identifiers: raw ids and the REST wire model.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     actions = ids.add_subparsers(dest="id_command", metavar="COMMAND", required=True)
     parse = actions.add_parser(
@@ -119,7 +119,7 @@ def add_parser(subparsers: Any) -> None:
         help="raw id -> kind, properties and wire model",
         description="Parse a raw id (JS createIdentifierFromRawId) and show its kind, properties and wire model.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parse.add_argument("raw_id", metavar="RAW_ID", help="the raw id, or '-' for stdin")
     parse.add_argument("--json", action="store_true", help="print a JSON object instead of text")
@@ -129,7 +129,7 @@ def add_parser(subparsers: Any) -> None:
         help="wire model JSON -> identifier",
         description="Deserialize a CommunicationIdentifierModel (camelCase JSON) and show the identifier.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     wire.add_argument("model", metavar="JSON", help="the wire model as JSON, @FILE, or '-' for stdin")
     wire.add_argument("--json", action="store_true", help="print a JSON object instead of text")

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ._common import UsageError, read_stdin
+from ._common import HelpFormatter, UsageError, read_stdin
 from ._output import Output, format_duration, format_time
 
 __all__ = ["TokenReport", "add_parser", "inspect_token", "run"]
@@ -237,7 +237,7 @@ def add_parser(subparsers: Any) -> None:
         help="work with user access tokens",
         description="Work with ACS user access tokens.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     actions = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
     inspect = actions.add_parser(
@@ -246,7 +246,7 @@ def add_parser(subparsers: Any) -> None:
         description="Decode a user access token without verifying it: header, claims, identity, scopes, "
         "issue and expiry times, remaining lifetime and a plain-language verdict.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     inspect.add_argument("value", nargs="?", default="-", metavar="TOKEN", help="the JWT, or '-' for stdin")
     inspect.add_argument("--json", action="store_true", help="print a JSON object instead of text")

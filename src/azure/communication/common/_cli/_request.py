@@ -10,6 +10,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ._common import (
+    HelpFormatter,
     SECRETS_HELP,
     CLIError,
     UsageError,
@@ -30,13 +31,14 @@ REQUEST_EPILOG: Final = (
     """\
 examples:
   export AZURE_COMMUNICATION_CONNECTION_STRING='endpoint=https://...;accesskey=...'
-  acs-common request POST '/identities?api-version=2023-10-01' --data '{"createTokenWithScopes": ["chat"]}'
+  acs-common request POST '/identities?api-version=2023-10-01' -d '{"createTokenWithScopes": ["chat"]}'
   acs-common request POST "/identities/$ID/:issueAccessToken?api-version=2023-10-01" -d '{"scopes": ["voip"]}'
   acs-common request DELETE "/identities/$ID?api-version=2023-10-01" -v
   acs-common request POST '/identities?api-version=2023-10-01' --data @body.json -c - < secret.txt
 
-A URL starting with '/' is resolved against the connection string's endpoint. The request is signed
-(HMAC-SHA256) by the library's CommunicationAccessKeyCredentialPolicy, after azure-core's retry policy.
+A URL starting with '/' is resolved against the connection string's endpoint. The request is
+signed (HMAC-SHA256) by the library's CommunicationAccessKeyCredentialPolicy, after azure-core's
+retry policy, so every retry is signed afresh.
 The status line (and with -v the request and response headers) goes to stderr, the body to stdout.
 Exit status: 0 for a 1xx-3xx response, 1 for 4xx/5xx or a transport failure, 2 for usage errors.
 
@@ -48,10 +50,11 @@ SIGN_EPILOG: Final = (
     """\
 examples:
   acs-common sign POST '/identities?api-version=2023-10-01' --data '{}'
-  acs-common sign GET 'https://contoso.communication.azure.com/identities/x?api-version=2025-03-02-preview' --json
+  acs-common sign GET 'https://contoso.communication.azure.com/identities/x?api-version=2023-10-01' --json
 
-Prints the canonical URL (what is signed and sent), the string to sign and the headers the policy adds.
-The Authorization header holds a signature, never the key; a signature is only valid for this request.
+Prints the canonical URL (what is signed and sent), the string to sign and the headers the
+policy adds. The Authorization header holds a signature, never the key; it is only valid for
+this method, URL, body and date (the service accepts a date within 15 minutes).
 Exit status: 0 on success, 1 for a bad connection string or body, 2 for usage errors.
 
 """
@@ -230,7 +233,7 @@ def add_parsers(subparsers: Any) -> None:
         help="send an HMAC-signed request to ACS (curl for ACS)",
         description="Send a request signed with the access key, and print the status and JSON body.",
         epilog=REQUEST_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _common_arguments(request)
     request.add_argument("--verbose", "-v", action="store_true", help="also print request and response headers")
@@ -240,7 +243,7 @@ def add_parsers(subparsers: Any) -> None:
         help="print the signed headers of a request without sending it",
         description="Sign a request with the access key and print the canonical URL and signed headers.",
         epilog=SIGN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _common_arguments(sign)
     sign.add_argument("--json", action="store_true", help="print a JSON object instead of text")

@@ -18,7 +18,8 @@ In process::
 From a shell: ``python -m azure.communication.common.emulator --port 0`` (or ``acs-common emulator``)
 prints the endpoint and a connection string, and serves until SIGINT/SIGTERM.
 
-Routes (api-versions 2021-03-07 to 2025-06-30; unknown -> 400):
+Routes (every published api-version from 2021-03-07 to 2025-06-30, see ``API_VERSIONS``; unknown -> 400;
+``customId`` and ``GET /identities/{id}``, 2025-03-02-preview features, are accepted with any of them):
 
 - ``POST /identities``, ``GET|DELETE /identities/{id}``, ``POST /identities/{id}/:issueAccessToken``,
   ``POST /identities/{id}/:revokeAccessTokens``, ``POST /teamsUser/:exchangeAccessToken`` (HMAC).

@@ -327,6 +327,7 @@ class Emulator:
         Raises:
             RuntimeError: it is already running.
             OSError: the address cannot be bound.
+            sqlite3.Error: the database file cannot be opened.
         """
         with self._lock:
             if self._store is not None:
