@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._common import (
-    HelpFormatter,
     IDENTITY_API_VERSION,
     SECRETS_HELP,
     CLIError,
+    HelpFormatter,
     add_connection_string_argument,
     build_async_pipeline,
     build_pipeline,

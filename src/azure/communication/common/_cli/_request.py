@@ -10,9 +10,9 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ._common import (
-    HelpFormatter,
     SECRETS_HELP,
     CLIError,
+    HelpFormatter,
     UsageError,
     add_connection_string_argument,
     build_pipeline,
