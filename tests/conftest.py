@@ -97,11 +97,19 @@ class Finding:
 
 @dataclass
 class SecretRegistry:
-    """The secrets the tests use; register with :meth:`register`, check objects with :meth:`assert_clean`."""
+    """The secrets the tests use; register with :meth:`register`, check objects with :meth:`assert_clean`.
+
+    Thousands of secrets (every token a soak test hands out) stay cheap to scan for: long secrets are
+    indexed by their last 8 characters, and a text is first reduced to the set of its 8-character windows,
+    so a scan costs about one pass over the text plus one search per candidate secret.
+    """
 
     _secrets: dict[str, str] = field(default_factory=dict)
     _short: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    _by_tail: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # What find() reads: rebuilt after registrations, so a find costs nothing per registered secret.
+    _snapshot: tuple[dict[str, str], list[tuple[str, re.Pattern[str]]], dict[str, tuple[str, ...]]] | None = None
 
     def register(self, value: Any, label: str | None = None) -> Any:
         """Register a secret (a str, or bytes that are decoded) and return it unchanged, for chaining.
@@ -112,12 +120,16 @@ class SecretRegistry:
         if not isinstance(text, str) or not text.strip():
             return value
         with self._lock:
+            self._snapshot = None
             known = text in self._secrets
             if label is not None or not known:
                 # An explicit label replaces the generic one of an earlier registration.
                 self._secrets[text] = label or f"secret ({_describe(text)})"
-            if not known and len(text) < _SHORT_SECRET:
-                self._short[text] = re.compile(rf"(?<![{_B64_CHARS}]){re.escape(text)}(?![{_B64_CHARS}])")
+            if not known:
+                if len(text) < _SHORT_SECRET:
+                    self._short[text] = re.compile(rf"(?<![{_B64_CHARS}]){re.escape(text)}(?![{_B64_CHARS}])")
+                else:
+                    self._by_tail.setdefault(text[-_SHORT_SECRET:], []).append(text)
         return value
 
     __call__ = register
@@ -141,14 +153,20 @@ class SecretRegistry:
     def find(self, text: str, where: str) -> list[Finding]:
         """Return the registered secrets and the leak shapes (JWTs, unmasked ``accesskey=``) in ``text``."""
         with self._lock:
-            secrets = list(self._secrets.items())
-            short = dict(self._short)
+            snapshot = self._snapshot
+            if snapshot is None:
+                snapshot = self._snapshot = (
+                    dict(self._secrets),
+                    list(self._short.items()),
+                    {tail: tuple(group) for tail, group in self._by_tail.items()},
+                )
+        labels, short, by_tail = snapshot
         found: list[Finding] = []
-        for secret, label in secrets:
-            pattern = short.get(secret)
-            hit = pattern.search(text) is not None if pattern else secret in text
-            if hit:
-                found.append(Finding(label, where))
+        if by_tail:
+            windows = {text[i - _SHORT_SECRET : i] for i in range(_SHORT_SECRET, len(text) + 1)}
+            for tail in windows & by_tail.keys():
+                found.extend(Finding(labels[s], where) for s in by_tail[tail] if s in text)
+        found.extend(Finding(labels[s], where) for s, pattern in short if pattern.search(text))
         found.extend(find_leak_shapes(text, where))
         return found
 

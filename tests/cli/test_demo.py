@@ -162,3 +162,13 @@ def test_demo_without_connection_string_runs_and_stops_its_own_emulator(
     port = urlsplit(seen["endpoint"]).port
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+def test_check_details_and_times_are_formatted_for_the_table() -> None:
+    from azure.communication.common._cli._demo import _calls_detail, _format_check_time
+
+    assert _calls_detail(1, "") == ""
+    assert _calls_detail(2, "") == "refresher calls: 2"
+    assert _calls_detail(1, "3 failed") == "refresher calls: 1, 3 failed"
+    assert _format_check_time(0.0123) == "  12.3 ms"
+    assert _format_check_time(7.4309) == "   7.43 s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import runpy
 import signal
@@ -226,3 +227,28 @@ def test_subprocess_emulator_serves_until_interrupted() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("args", "no_color_env", "coloured"),
+    [
+        (["id", "parse", "4:+1555"], None, True),
+        (["id", "parse", "4:+1555"], "1", False),
+        (["--no-color", "id", "parse", "4:+1555"], None, False),
+    ],
+)
+def test_colour_on_a_terminal_unless_disabled(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], no_color_env: str | None, coloured: bool
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    if no_color_env is not None:
+        monkeypatch.setenv("NO_COLOR", no_color_env)
+    assert main(args) == 0
+    assert ("\x1b[1mphone_number\x1b[0m" in terminal.getvalue()) is coloured
+    assert "phone_number" in terminal.getvalue()

@@ -253,9 +253,7 @@ def test_entra_mode_with_the_real_exchanger(
 ) -> None:
     url, handler = exchange_server
     entra = _EntraCredential()
-    with CommunicationTokenCredential(
-        resource_endpoint=url + "/", token_credential=entra, _clock=clock
-    ) as credential:
+    with CommunicationTokenCredential(resource_endpoint=url + "/", token_credential=entra, _clock=clock) as credential:
         assert handler.requests == []  # nothing sent at construction
         token = credential.get_token()
         assert token.token == make_jwt(EPOCH + HOUR)
@@ -271,3 +269,33 @@ def test_entra_mode_with_the_real_exchanger(
     assert entra.scopes == [("https://communication.azure.com/clients/.default",)]
     with pytest.raises(RuntimeError, match="closed"):
         credential._exchanger()
+
+
+class _AsyncEntraCredential:
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("async-entra-token", int(EPOCH + HOUR))
+
+
+async def test_async_entra_mode_with_the_real_exchanger(
+    exchange_server: tuple[str, type[_ExchangeHandler]], clock: FakeClock
+) -> None:
+    url, handler = exchange_server
+    credential = AsyncCredential(
+        resource_endpoint=url,
+        token_credential=_AsyncEntraCredential(),
+        scopes=["https://auth.msft.communication.azure.com/TeamsExtension.ManageCalls"],
+        _clock=clock,
+    )
+    async with credential:
+        assert handler.requests == []
+        assert (await credential.get_token()).token == make_jwt(EPOCH + HOUR)
+        assert (await credential.get_token_info()).expires_on == int(EPOCH + HOUR)
+    assert handler.requests == [
+        (
+            "/access/teamsExtension/:exchangeAccessToken?api-version=2025-06-30",
+            "Bearer async-entra-token",
+            {},
+        )
+    ]
+    with pytest.raises(RuntimeError, match="closed"):
+        await credential.get_token()

@@ -218,9 +218,7 @@ async def test_async_stale_callers_do_not_wait(clock: FakeClock) -> None:
     assert refresher.calls == 1
 
 
-def test_background_refresh_does_not_start_while_one_is_in_flight(
-    clock: FakeClock, scheduler: ManualScheduler
-) -> None:
+def test_background_refresh_does_not_start_while_one_is_in_flight(clock: FakeClock, scheduler: ManualScheduler) -> None:
     token = make_jwt(EPOCH + HOUR)
     refresher = BlockingRefresher(token)
     credential = CommunicationTokenCredential(
@@ -304,9 +302,7 @@ def test_keyboard_interrupt_in_a_refresher_releases_the_waiters(clock: FakeClock
 def test_many_threads_on_a_fresh_token_never_call_the_refresher(clock: FakeClock) -> None:
     token = make_jwt(EPOCH + HOUR)
     calls = []
-    credential = CommunicationTokenCredential(
-        token, token_refresher=lambda: calls.append(1) or token, _clock=clock
-    )
+    credential = CommunicationTokenCredential(token, token_refresher=lambda: calls.append(1) or token, _clock=clock)
     threads, results = _run_threads(credential, 16)
     _join(threads)
     assert calls == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -39,7 +40,12 @@ def test_windows_are_the_js_values() -> None:
 
 @pytest.mark.parametrize(
     ("now", "state"),
-    [(NOW - 1, TokenState.FRESH), (NOW, TokenState.STALE), (NOW + 99.9, TokenState.STALE), (NOW + 100, TokenState.EXPIRED)],
+    [
+        (NOW - 1, TokenState.FRESH),
+        (NOW, TokenState.STALE),
+        (NOW + 99.9, TokenState.STALE),
+        (NOW + 100, TokenState.EXPIRED),
+    ],
 )
 def test_token_state_boundaries(now: float, state: TokenState) -> None:
     assert token_state(TokenSnapshot.build("t", NOW + 100, NOW), now) is state
@@ -78,9 +84,7 @@ def test_decide(state: TokenState, in_flight: bool, failure_until: float, action
         (0.5, 600, None, 0.5),
     ],
 )
-def test_compute_refresh_on(
-    remaining: float, window: float, requested: float | None, expected_offset: float
-) -> None:
+def test_compute_refresh_on(remaining: float, window: float, requested: float | None, expected_offset: float) -> None:
     assert compute_refresh_on(NOW + remaining, NOW, window, requested) == NOW + expected_offset
 
 
@@ -96,7 +100,7 @@ def test_fractional_backoff_series_of_a_twenty_minute_token() -> None:
         times.append(refresh_on - NOW)
         now = refresh_on
     assert times[:5] == [600, 900, 1050, 1125, 1162.5]
-    for before, after in zip(times, times[1:], strict=False):
+    for before, after in itertools.pairwise(times):
         assert after - before == pytest.approx((1200 - before) / 2)
     assert 1200 - times[-1] < 2
 
@@ -122,9 +126,7 @@ def test_refresh_on_is_never_too_soon_nor_in_the_last_second(
     ("remaining", "expected_offset"),
     [(600, 30), (61, 30), (20, 10), (2, 1), (1.5, 1.5)],
 )
-def test_stale_retry_gap_is_min_30_s_or_half_the_remaining_life(
-    remaining: float, expected_offset: float
-) -> None:
+def test_stale_retry_gap_is_min_30_s_or_half_the_remaining_life(remaining: float, expected_offset: float) -> None:
     assert stale_retry_at(NOW + remaining, NOW) == NOW + expected_offset
 
 

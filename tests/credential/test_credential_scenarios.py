@@ -122,9 +122,7 @@ async def test_twenty_minute_token_backoff_series(flavor: Flavor, clock: FakeClo
     assert info.refresh_on == int(EPOCH + 1162.5 + (1200 - 1162.5) / 2)
 
 
-async def test_on_demand_backoff_calls_at_half_the_remaining_life(
-    flavor: Flavor, clock: FakeClock
-) -> None:
+async def test_on_demand_backoff_calls_at_half_the_remaining_life(flavor: Flavor, clock: FakeClock) -> None:
     token = make_jwt(EPOCH + 100)  # shorter than the on-demand window
     refresher = Refresher(token)
     credential = flavor.make(token_refresher=refresher)
@@ -135,9 +133,7 @@ async def test_on_demand_backoff_calls_at_half_the_remaining_life(
         assert refresher.calls == expected_calls, at
 
 
-async def test_refresh_on_requested_by_the_refresher_is_honoured_when_earlier(
-    flavor: Flavor, clock: FakeClock
-) -> None:
+async def test_refresh_on_requested_by_the_refresher_is_honoured_when_earlier(flavor: Flavor, clock: FakeClock) -> None:
     refresher = Refresher(AccessTokenInfo("tok", int(EPOCH + HOUR), refresh_on=int(EPOCH + 60)))
     credential = flavor.make(token_refresher=refresher)
     info = await flavor.get_info(credential)
@@ -178,9 +174,7 @@ async def test_stale_token_is_kept_when_a_refresh_fails_and_retried_after_the_ga
         assert initial not in record.getMessage()
 
 
-async def test_failure_gap_reraises_without_calling_then_doubles_and_resets(
-    flavor: Flavor, clock: FakeClock
-) -> None:
+async def test_failure_gap_reraises_without_calling_then_doubles_and_resets(flavor: Flavor, clock: FakeClock) -> None:
     error = RefresherError("down")
     token = make_jwt(EPOCH + HOUR)
     refresher = Refresher(error, error, token)
@@ -265,9 +259,7 @@ async def test_refresher_that_calls_its_own_credential_gets_runtime_error(flavor
 
 
 @pytest.mark.parametrize("mode", ["static", "refresher", "proactive"])
-async def test_close_is_idempotent_and_later_calls_raise(
-    flavor: Flavor, scheduler: ManualScheduler, mode: str
-) -> None:
+async def test_close_is_idempotent_and_later_calls_raise(flavor: Flavor, scheduler: ManualScheduler, mode: str) -> None:
     token = make_jwt(EPOCH + HOUR)
     kwargs: dict[str, Any] = {}
     if mode != "static":
@@ -340,9 +332,7 @@ async def test_background_failures_are_logged_and_retried_with_backoff(
     assert all("secret" not in r.getMessage() for r in caplog.records)
 
 
-async def test_on_demand_refresh_replaces_the_background_schedule(
-    flavor: Flavor, clock: FakeClock
-) -> None:
+async def test_on_demand_refresh_replaces_the_background_schedule(flavor: Flavor, clock: FakeClock) -> None:
     initial, renewed = make_jwt(EPOCH + HOUR), make_jwt(EPOCH + 3 * HOUR)
     refresher = Refresher(renewed)
     credential = flavor.make(initial, token_refresher=refresher, proactive_refresh=True)
@@ -353,9 +343,7 @@ async def test_on_demand_refresh_replaces_the_background_schedule(
     assert refresher.calls == 1
 
 
-async def test_background_entry_firing_on_a_fresh_token_only_reschedules(
-    flavor: Flavor, clock: FakeClock
-) -> None:
+async def test_background_entry_firing_on_a_fresh_token_only_reschedules(flavor: Flavor, clock: FakeClock) -> None:
     token = make_jwt(EPOCH + HOUR)
     refresher = Refresher(token)
     credential = flavor.make(token, token_refresher=refresher, proactive_refresh=True)
@@ -392,7 +380,7 @@ def test_constructor_errors(
 
 async def test_not_picklable_or_copyable(flavor: Flavor) -> None:
     credential = flavor.make(make_jwt(EPOCH + HOUR))
-    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy, lambda c: c.__reduce__()):
         with pytest.raises(TypeError, match="cannot be pickled or copied"):
             attempt(credential)
 
@@ -461,9 +449,7 @@ async def test_async_refresher_must_return_an_awaitable(clock: FakeClock) -> Non
 def test_exposed_times_are_whole_seconds_rounded_down(clock: FakeClock) -> None:
     from azure.communication.common import CommunicationTokenCredential
 
-    credential = CommunicationTokenCredential(
-        token_refresher=lambda: make_jwt(EPOCH + HOUR + 0.9), _clock=clock
-    )
+    credential = CommunicationTokenCredential(token_refresher=lambda: make_jwt(EPOCH + HOUR + 0.9), _clock=clock)
     info = credential.get_token_info()
     assert info.expires_on == int(EPOCH + HOUR)
     assert info.refresh_on == math.floor(EPOCH + HOUR + 0.9 - 120)

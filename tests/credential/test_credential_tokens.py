@@ -10,12 +10,17 @@ import math
 
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
+from hypothesis import given
+from hypothesis import strategies as st
 from token_credential_helpers import EPOCH, b64url, make_jwt
 
 from azure.communication.common._tokens import (
     OPAQUE_TOKEN_LIFETIME,
     ParsedToken,
     TokenSnapshot,
+    _flat_exp,
+    _numeric_exp,
+    _payload_exp,
     decode_jwt_header,
     decode_jwt_payload,
     normalize_token,
@@ -71,6 +76,11 @@ def test_fractional_exp_is_kept() -> None:
     assert snapshot.access_token_info.refresh_on == int(EPOCH) - 1
 
 
+def _decode_both(token: str) -> dict[str, object]:
+    decode_jwt_header(token)
+    return decode_jwt_payload(token)
+
+
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
@@ -78,6 +88,9 @@ def test_fractional_exp_is_kept() -> None:
         ("a.b", "segments"),
         ("a.b.c.d", "segments"),
         (f"{b64url(b'{}')}.{SECRET}+/.sig", "outside base64url"),
+        (f"{b64url(b'{}')}.e3!{SECRET}.sig", "outside base64url"),
+        (f"{b64url(b'{}')}.e3é0.sig", "outside base64url"),
+        (f"{b64url(b'{}')}.e=30.sig", "outside base64url"),
         (f"{b64url(b'{}')}.{b64url(b'{}')}AA.sig", "impossible base64url length"),
         (f"{b64url(b'{}')}.{b64url(b'not json')}.sig", "not base64url-encoded JSON"),
         (f"{b64url(b'{}')}.{b64url(b'[1, 2]')}.sig", "not an object"),
@@ -86,8 +99,7 @@ def test_fractional_exp_is_kept() -> None:
 )
 def test_not_a_jwt_is_a_value_error_that_never_quotes_the_token(token: str, reason: str) -> None:
     with pytest.raises(ValueError, match="not a JWT") as info:
-        decode_jwt_header(token)
-        decode_jwt_payload(token)
+        _decode_both(token)
     assert reason in str(info.value)
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
@@ -96,6 +108,10 @@ def test_not_a_jwt_is_a_value_error_that_never_quotes_the_token(token: str, reas
 def test_decoders_reject_non_strings() -> None:
     with pytest.raises(TypeError, match="must be a str"):
         decode_jwt_payload(b"a.b.c")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must be a str"):
+        parse_jwt_expiry(None)  # type: ignore[arg-type]
+    # Surrounding whitespace is tolerated.
+    assert parse_jwt_expiry(f"  {make_jwt(EPOCH)}\n") == EPOCH
     with pytest.raises(ValueError, match="no numeric 'exp'"):
         parse_jwt_expiry(make_jwt(None, sub="x"))
 
@@ -112,9 +128,7 @@ def test_decoders_reject_non_strings() -> None:
     ],
     ids=["opaque", "no-exp", "bool-exp", "string-exp", "infinite-exp"],
 )
-def test_opaque_tokens_get_the_assumed_lifetime_and_one_warning(
-    token: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_opaque_tokens_get_the_assumed_lifetime_and_one_warning(token: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="azure.communication.common")
     first = normalize_token(token, EPOCH)
     second = normalize_token(token, EPOCH + 10)
@@ -128,9 +142,7 @@ def test_opaque_tokens_get_the_assumed_lifetime_and_one_warning(
 def test_strings_access_tokens_and_infos_are_normalised() -> None:
     jwt = make_jwt(EPOCH + 3600)
     assert normalize_token(f"  {jwt}\n", EPOCH) == ParsedToken(jwt, EPOCH + 3600)
-    assert normalize_token(AccessToken("tok", int(EPOCH) + 7), EPOCH) == ParsedToken(
-        "tok", EPOCH + 7
-    )
+    assert normalize_token(AccessToken("tok", int(EPOCH) + 7), EPOCH) == ParsedToken("tok", EPOCH + 7)
     info = AccessTokenInfo("tok", int(EPOCH) + 9, refresh_on=int(EPOCH) + 3)
     assert normalize_token(info, EPOCH) == ParsedToken("tok", EPOCH + 9, EPOCH + 3)
     assert normalize_token(AccessTokenInfo("tok", int(EPOCH) + 9), EPOCH).refresh_on is None
@@ -162,7 +174,8 @@ def test_malformed_token_objects(value: object, error: type[Exception], expected
 
 
 class _IdentityUser:
-    properties = {"id": "8:acs:resource_user"}
+    def __init__(self) -> None:
+        self.properties = {"id": "8:acs:resource_user"}
 
 
 class _TokenResponse:
@@ -193,7 +206,7 @@ def test_wrong_types_are_type_errors_with_a_hint(value: object, hint: str) -> No
 
 
 def test_the_refresher_source_is_named_in_errors() -> None:
-    with pytest.raises(TypeError, match="^the token_refresher result must be a token string"):
+    with pytest.raises(TypeError, match=r"^the token_refresher result must be a token string"):
         normalize_token(42, EPOCH, source="the token_refresher result")
 
 
@@ -230,3 +243,50 @@ def test_decoding_handles_real_unicode_claims() -> None:
     assert decode_jwt_payload(token)["name"] == "Zoë 🚀"
     raw = json.dumps({"exp": 1}).encode()
     assert decode_jwt_payload(f"{b64url(b'{}')}.{b64url(raw)}.") == {"exp": 1}
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False)
+    | st.text(alphabet='exp"\\{}:, 0123456789', max_size=8)
+)
+_values = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["exp", "x", '"exp"']), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_keys = st.sampled_from(["exp", "iat", "skypeid", '"exp"', "exp\\", "{", "e"]) | st.text(max_size=4)
+
+
+@given(
+    payload=st.dictionaries(_keys, _values, max_size=5),
+    layout=st.sampled_from([{}, {"indent": 1}, {"separators": (",", ":")}]),
+)
+def test_expiry_fast_path_agrees_with_json(payload: dict[str, object], layout: dict[str, object]) -> None:
+    raw = json.dumps(payload, **layout).encode()  # type: ignore[arg-type]
+    token = f"{b64url(b'{}')}.{b64url(raw)}.sig"
+    applies, exp = _flat_exp(raw)
+    expected = _numeric_exp(json.loads(raw))
+    if applies:
+        assert exp == expected
+    assert _payload_exp(token) == expected
+
+
+def test_expiry_fast_path_applies_to_flat_payloads_only() -> None:
+    assert _flat_exp(b'{"scp":1792,"exp":1800000000.5,"iat":1}') == (True, 1800000000.5)
+    assert _flat_exp(b'{"exp": 1e400}') == (True, None)
+    assert _flat_exp(b'{"exp":' + b"9" * 400 + b"}") == (True, None)
+    assert _numeric_exp({"exp": 10**400}) is None
+    for raw in (
+        b'{"a":{"exp":1},"exp":2}',  # nested objects
+        b'{"exp":1,"exp":2}',  # duplicated key: json keeps the last
+        b'{"a":"\\"exp\\":1","b":2}',  # inside a string
+        b'{"exp":"1"}',
+        b'{"exp":true}',
+        b' {"exp":1}',
+    ):
+        assert _flat_exp(raw)[0] is False, raw

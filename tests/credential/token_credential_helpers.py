@@ -104,9 +104,7 @@ class Flavor:
         self.name = name
         self.is_async = name == "aio"
         self.cls: Any = (
-            common_aio.CommunicationTokenCredential
-            if self.is_async
-            else common.CommunicationTokenCredential
+            common_aio.CommunicationTokenCredential if self.is_async else common.CommunicationTokenCredential
         )
         self.clock = clock
         self.scheduler = scheduler

@@ -123,20 +123,24 @@ def _check(
     secret_registry: Any,
 ) -> None:
     expiry = {i.token: i.expires_on for i in script.issued}
-    valid = [i for i in script.issued if i.valid]
+    valid = sorted((i.at, i.expires_on) for i in script.issued if i.valid)
+    checked: set[object] = set()
     for outcome in outcomes:
         if outcome.token is not None:
             true_expiry = expiry[outcome.token.token]
             assert true_expiry > outcome.at, f"an expired token was returned at {outcome.at - script.calls[0]:.2f}"
             assert outcome.token.expires_on == math.floor(true_expiry)
-            secret_registry.assert_clean(outcome.token)
+            if outcome.token.token not in checked:
+                checked.add(outcome.token.token)
+                assert outcome.token.token not in repr(outcome.token)
         else:
             assert outcome.error is not None
             assert isinstance(outcome.error, allowed_errors), repr(outcome.error)
-            holders = [i for i in valid if i.at <= outcome.at < i.expires_on]
+            holders = [v for v in valid if v[0] <= outcome.at < v[1]]
             assert not holders, f"an error was raised at {outcome.at} while a valid token existed"
-            if not isinstance(outcome.error, RefresherFailure):
+            if not isinstance(outcome.error, RefresherFailure) and id(outcome.error) not in checked:
                 # Our own messages never quote the token; the refresher's own error is passed on unchanged.
+                checked.add(id(outcome.error))
                 secret_registry.assert_clean(outcome.error)
     gaps = [b - a for a, b in zip(script.calls, script.calls[1:], strict=False)]
     assert all(gap >= 1 - 1e-6 for gap in gaps), f"refresher called twice within a second: {min(gaps)}"
@@ -252,7 +256,7 @@ async def test_proactive_refresh_recovers_on_its_own(flavour: Flavour, scenario:
         last = script.issued[-1]
         assert last.valid
         assert last.at <= recover_at + 300 + 5 + STEP
-        if scenario != "one-second":
+        if not succeeds:
             assert last.at >= recover_at
             assert last.expires_on == last.at + 3600
         token = await flavour.get_token(credential)

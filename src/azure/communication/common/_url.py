@@ -12,7 +12,8 @@ The rules (DESIGN.md section 4 item 1), per RFC 3986:
 - scheme and host lower case, a non-ASCII host IDNA-encoded (UTS 46, as yarl, requests and httpx do), a
   single trailing dot of the host dropped (yarl sends ``Host: h`` for ``https://h./`` while httpx sends
   ``h.``: without the dot all three agree), IPv6 addresses compressed (yarl compresses them, the others do
-  not: compressed, all agree), the default port and an empty port dropped;
+  not: compressed, all agree), the default port and an empty port dropped (requests keeps an explicit
+  ``:443`` in the URL, yarl and httpx drop it: dropped, all agree);
 - dot segments removed (after decoding ``%2E``), ``/`` for an empty path;
 - an empty query (a bare ``?``) and the fragment dropped;
 - ``%XX`` decoded where the character is legal unescaped in its component (unreserved characters,
@@ -24,7 +25,8 @@ The rules (DESIGN.md section 4 item 1), per RFC 3986:
 
 Leading and trailing spaces and control characters around the whole URL are stripped, as every client does.
 
-Pure code, standard library only, with a fast path for URLs that are already canonical.
+Pure code, standard library only (plus ``idna``, which azure-core brings through requests, for non-ASCII
+hosts), with a fast path for URLs that are already canonical and a small cache of recent results.
 """
 
 from __future__ import annotations

@@ -398,7 +398,7 @@ class Demo:
             and len(distinct) == 1
             and all(expires_on > now for _, expires_on in distinct),
             started,
-            f"{calls['n']} call" + (f", errors: {', '.join(sorted(set(errors)))}" if errors else ""),
+            _calls_detail(calls["n"], f"errors: {', '.join(sorted(set(errors)))}" if errors else ""),
         )
 
     def _explain_lifetimes(self) -> None:
@@ -470,7 +470,7 @@ class Demo:
                 and len(tokens) == 1
                 and all(expires_on > now for _, expires_on in tokens),
                 started,
-                f"{calls['n']} call" + (f", {failures} failed" if failures else ""),
+                _calls_detail(calls["n"], f"{failures} failed" if failures else ""),
             )
 
             # Proactive refresh on the event loop: a short-lived token is replaced in the background.
@@ -660,7 +660,7 @@ class Demo:
         out = self.out
         out.heading("Summary")
         rows = [
-            [str(c.step), c.name, out.tick if c.ok else out.cross, f"{c.seconds * 1000:8.1f} ms"] for c in self.checks
+            [str(c.step), c.name, out.tick if c.ok else out.cross, _format_check_time(c.seconds)] for c in self.checks
         ]
         styles = {i: ["red"] for i, c in enumerate(self.checks) if not c.ok}
         out.table(["step", "check", "ok", "time"], rows, styles)
@@ -672,6 +672,18 @@ class Demo:
         else:
             out.line(out.style(f"All {len(self.checks)} checks passed in {total:.1f} s.", "green", "bold"))
         return not failed and bool(self.checks)
+
+
+def _calls_detail(calls: int, problem: str) -> str:
+    """The detail of a concurrency check: empty when it held, else what was seen."""
+    if calls == 1 and not problem:
+        return ""
+    return ", ".join(part for part in (f"refresher calls: {calls}", problem) if part)
+
+
+def _format_check_time(seconds: float) -> str:
+    text = f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+    return text.rjust(9)
 
 
 def _task_name() -> str:

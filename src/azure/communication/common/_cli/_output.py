@@ -117,7 +117,8 @@ class Output:
             for i, cell in enumerate(row):
                 widths[i] = max(widths[i], len(cell))
         sep = "  "
-        self.line("  " + sep.join(self.style(h.ljust(widths[i]), "bold") for i, h in enumerate(headers)))
+        header = sep.join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()
+        self.line("  " + self.style(header, "bold"))
         self.line("  " + sep.join(self.rule_char * w for w in widths))
         for row_index, row in enumerate(rows):
             row_styles = (styles or {}).get(row_index, ())
