@@ -111,6 +111,8 @@ async def test_pipeline_kwargs_reach_the_policies(flavour: Flavour, server: Scri
         headers={"x-ms-client-request-id": "req-42"},
         user_agent="my-app/2.0",
         sdk_moniker="someone-else/9",
+        # A bearer-policy option callers pass for loopback endpoints: accepted (plain http needs nothing).
+        enforce_https=False,
     )
 
     await flavour.call(exchanger)
@@ -186,14 +188,22 @@ async def test_expiry_is_read_and_rounded_down(
 
 
 async def test_default_transport_is_used_without_a_transport_argument(flavour: Flavour, server: ScriptedServer) -> None:
-    exchanger = flavour.exchanger_class()(server.url, flavour.credential(), use_env_settings=False)
+    # The remaining pipeline kwargs go to the default transport too; they must not upset it.
+    exchanger = flavour.exchanger_class()(
+        server.url,
+        flavour.credential(),
+        use_env_settings=False,
+        retry_total=1,
+        headers={"x-test": "default-transport"},
+        connection_timeout=5,
+    )
 
     first = await flavour.call(exchanger)
     second = await flavour.call(exchanger)
     await flavour.close(exchanger)
 
     assert [first.token, second.token] == [i.token for i in server.issued]
-    assert len(server.requests) == 2
+    assert [r.headers["x-test"] for r in server.requests] == ["default-transport"] * 2
 
 
 def test_async_default_transport_survives_a_new_event_loop(server: ScriptedServer) -> None:
@@ -474,23 +484,24 @@ def test_endpoint_of_another_type_is_a_type_error(exchanger_class: type[Any], en
 
 @pytest.mark.parametrize("exchanger_class", EXCHANGERS)
 @pytest.mark.parametrize(
-    "scopes",
+    ("scopes", "problem"),
     [
-        [],
-        (),
-        ["https://graph.microsoft.com/.default"],
-        ["https://communication.azure.com//.default"],
-        [f"{ENTRA_SCOPE_PREFIX}.default", f"{TEAMS_EXTENSION_SCOPE_PREFIXES[0]}.default"],
-        [f"{TEAMS_EXTENSION_SCOPE_PREFIXES[1]}.default", "https://example.com/.default"],
-        ["HTTPS://COMMUNICATION.AZURE.COM/CLIENTS/.default"],
+        ([], "no scope was given"),
+        ((), "no scope was given"),
+        (["https://graph.microsoft.com/.default"], "'https://graph.microsoft.com/.default' has none"),
+        (["https://communication.azure.com//.default"], "'https://communication.azure.com//.default' has none"),
+        ([f"{ENTRA_SCOPE_PREFIX}.default", f"{TEAMS_EXTENSION_SCOPE_PREFIXES[0]}.default"], "are mixed"),
+        ([f"{TEAMS_EXTENSION_SCOPE_PREFIXES[1]}.default", "https://example.com/.default"], "example.com"),
+        (["HTTPS://COMMUNICATION.AZURE.COM/CLIENTS/.default"], "has none of the allowed prefixes"),
     ],
 )
 def test_empty_mixed_or_other_scopes_are_a_value_error_naming_the_prefixes(
-    exchanger_class: type[Any], scopes: list[str]
+    exchanger_class: type[Any], scopes: list[str], problem: str
 ) -> None:
     with pytest.raises(ValueError, match="Scopes validation failed") as raised:
         exchanger_class("https://acs.example", FakeEntraCredential(), scopes, transport=object())
 
+    assert problem in str(raised.value)
     for prefix in (*TEAMS_EXTENSION_SCOPE_PREFIXES, ENTRA_SCOPE_PREFIX):
         assert prefix in str(raised.value)
 

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from rawhttp import RawResponse, build_request, send_raw, signed_headers
+from reliability_http import RawResponse, build_request, send_raw, signed_headers
 
 from azure.communication.common._signing import format_date
 from azure.communication.common.emulator import MAX_BODY_SIZE, Emulator

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from faults import (
+from reliability_faults import (
     FLAVOURS,
     REACH_TIMEOUT,
     Flavour,
@@ -31,7 +31,7 @@ from faults import (
     RefresherScript,
     settle,
 )
-from faults import FakeClock as Clock
+from reliability_faults import FakeClock as Clock
 
 from azure.communication.common._refresh import EXPIRED_RESULT_MESSAGE
 

@@ -101,7 +101,14 @@ def _validate_scopes(scopes: object) -> tuple[tuple[str, ...], tuple[str, str]]:
         return checked, _TEAMS_EXTENSION_ROUTE
     if checked and all(s.startswith(ENTRA_SCOPE_PREFIX) for s in checked):
         return checked, _ENTRA_ROUTE
-    problem = "no scope was given" if not checked else "the scopes do not all share one prefix"
+    allowed = (*TEAMS_EXTENSION_SCOPE_PREFIXES, ENTRA_SCOPE_PREFIX)
+    outside = [s for s in checked if not s.startswith(allowed)]
+    if not checked:
+        problem = "no scope was given"
+    elif outside:
+        problem = f"{outside[0][:200]!r} has none of the allowed prefixes"
+    else:
+        problem = "Teams extension and Communication clients scopes are mixed"
     raise ValueError(
         f"Scopes validation failed ({problem}): every scope must start with {_ALLOWED_SCOPES_TEXT}, "
         f"all with prefixes of the same kind."

@@ -264,8 +264,7 @@ def _opaque_expiry(now: float) -> float:
     if not _opaque_warned:
         _opaque_warned = True
         _LOGGER.warning(
-            "A token is not a JWT with a numeric 'exp' claim; it is treated as opaque and assumed "
-            "valid for %d seconds.",
+            "A token without a readable JWT 'exp' claim is treated as opaque and assumed valid for %d seconds.",
             OPAQUE_TOKEN_LIFETIME,
         )
     return now + OPAQUE_TOKEN_LIFETIME
