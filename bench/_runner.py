@@ -104,6 +104,8 @@ def run_case(
             frame = _stuck_frame(stderr)
             if frame:
                 record["stuck_in"] = frame
+            elif "Timeout (" not in stderr:
+                record["status"] += " (starved: even its stack-dump thread never ran)"
         elif proc.returncode != 0:
             record["status"] = f"crashed: {_exception_type(stderr)}"
         else:

@@ -201,8 +201,8 @@ def _held_token(contender: str, credential: Any) -> str:
     return str(credential._token.token)
 
 
-def run(contender: str, *, quick: bool, mode: str = "due") -> None:
-    n = quick_or_full(quick, 1000, 10000)
+def run(contender: str, *, quick: bool, mode: str = "due", n: str = "") -> None:
+    count = int(n) if n else quick_or_full(quick, 1000, 10000)
     lead = quick_or_full(quick, 4.0, 10.0)
     try:
         factory(contender)
@@ -210,12 +210,12 @@ def run(contender: str, *, quick: bool, mode: str = "due") -> None:
         emit({"case": CASE, "contender": contender, "status": f"not available: {describe_exception(exc)}"})
         return
     if contender == "floor" and mode == "due":
-        result: dict[str, Any] = {"rss_bytes_per_credential": _floor_rss(n)}
+        result: dict[str, Any] = {"rss_bytes_per_credential": _floor_rss(count)}
     elif mode == "memory":
-        result = run_memory(contender, n)
+        result = run_memory(contender, count)
     else:
-        result = run_due(contender, n, lead)
-    emit({"case": CASE, "contender": contender, "status": "ok", "mode": mode, "n": n, **result})
+        result = run_due(contender, count, lead)
+    emit({"case": CASE, "contender": contender, "status": "ok", "mode": mode, "n": count, **result})
 
 
 def _floor_rss(n: int) -> float:

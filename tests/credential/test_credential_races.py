@@ -308,3 +308,33 @@ def test_many_threads_on_a_fresh_token_never_call_the_refresher(clock: FakeClock
     assert calls == []
     assert all(r.token == token for r in results)
     assert credential._lock is None  # the fresh path never allocates a lock
+
+
+def test_stale_callers_never_block_on_the_lock(clock: FakeClock) -> None:
+    initial = make_jwt(EPOCH + HOUR)
+    calls: list[int] = []
+    credential = CommunicationTokenCredential(initial, token_refresher=lambda: calls.append(1) or initial, _clock=clock)
+    clock.set(EPOCH + HOUR - 60)
+    lock = credential._get_lock()
+    with lock:  # e.g. another thread publishing a refresh at this instant
+        assert credential.get_token().token == initial
+    assert calls == []
+    clock.set(EPOCH + HOUR)  # expired: the caller must wait for the lock, then refresh
+    with pytest.raises(ValueError, match="expired"):
+        credential.get_token()
+    assert calls == [1]
+
+
+async def test_cancelled_error_inside_a_refresher_releases_every_waiter(clock: FakeClock) -> None:
+    refresher = AsyncBlockingRefresher(asyncio.CancelledError())
+    credential = AsyncCredential(token_refresher=refresher, _clock=clock)
+    waiters = [asyncio.ensure_future(credential.get_token()) for _ in range(5)]
+    await refresher.entered.wait()
+    refresher.release.set()
+    results = await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and "interrupted (CancelledError)" in str(r) for r in results)
+    token = make_jwt(EPOCH + HOUR)
+    refresher.result = token
+    refresher.release.set()
+    assert (await credential.get_token()).token == token
+    assert refresher.calls == 2

@@ -15,18 +15,17 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports():
-    from azure.communication.common import (
-        deserialize_identifier,
-        identifier_from_raw_id,
-        parse_client_arguments,
-        parse_connection_string,
-        serialize_identifier,
-    )
-    from azure.communication.common._signing import decode_access_key
-    from azure.communication.common._timestamps import parse_timestamp
-    from azure.communication.common._tokens import normalize_token
-    from azure.communication.common._url import canonical_url
+from azure.communication.common import (
+    deserialize_identifier,
+    identifier_from_raw_id,
+    parse_client_arguments,
+    parse_connection_string,
+    serialize_identifier,
+)
+from azure.communication.common._signing import decode_access_key
+from azure.communication.common._timestamps import parse_timestamp
+from azure.communication.common._tokens import normalize_token
+from azure.communication.common._url import canonical_url
 
 # A key and a token that only ever appear in inputs: finding them in a message is a leak.
 SECRET_KEY = "QXRoZXJpc1NlY3JldEtleUZvckZ1enppbmcxMjM0NQ=="
@@ -127,6 +126,9 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
+    # instrument_all() rather than instrument_imports(): the import hook misses most of the package when it
+    # is installed in editable mode (coverage 125 edges instead of 631 in a 30,000-run trial).
+    atheris.instrument_all()
     atheris.Setup(sys.argv, test_one_input)
     atheris.Fuzz()
 

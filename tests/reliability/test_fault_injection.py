@@ -119,7 +119,7 @@ def test_hmac_policy_retries_through_injected_503s_sync(emulator: Emulator, secr
     secret_registry.register(emulator.access_key, "the fault-injection emulator's access key")
     recorder = Recorder(decode_access_key(emulator.access_key))
     signer = CommunicationAccessKeyCredentialPolicy(AzureKeyCredential(emulator.access_key), _clock=SteppingClock())
-    retry = RetryPolicy(retry_total=10, retry_backoff_factor=0.01)
+    retry = RetryPolicy(retry_total=10, retry_status=10, retry_backoff_factor=0.01)
     with Pipeline(RequestsTransport(), [retry, signer, recorder]) as pipeline:
         created = [pipeline.run(r).http_response for r in _requests(emulator, [])]
         assert [r.status_code for r in created] == [201] * CALLS
@@ -138,7 +138,7 @@ async def test_hmac_policy_retries_through_injected_503s_async(emulator: Emulato
     secret_registry.register(emulator.access_key, "the fault-injection emulator's access key")
     recorder = Recorder(decode_access_key(emulator.access_key))
     signer = CommunicationAccessKeyCredentialPolicy(emulator.access_key, _clock=SteppingClock())
-    retry = AsyncRetryPolicy(retry_total=10, retry_backoff_factor=0.01)
+    retry = AsyncRetryPolicy(retry_total=10, retry_status=10, retry_backoff_factor=0.01)
     async with AsyncPipeline(AioHttpTransport(), [retry, signer, recorder]) as pipeline:
         created = []
         for request in _requests(emulator, []):
@@ -195,9 +195,6 @@ class EntraUser:
         self.calls += 1
         return AccessToken(self.token, int(time.time()) + 3600)
 
-    async def aget(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return self.get_token(*scopes, **kwargs)
-
     def as_async(self) -> Any:
         user = self
 
@@ -247,6 +244,7 @@ def test_entra_mode_exchanges_through_injected_503s_sync(emulator: Emulator, sec
             token_credential=user,
             transport=transport,
             retry_total=10,
+            retry_status=10,
             retry_backoff_factor=0.01,
         )
         # Two calls: the second is served from the cache (the Entra credential is not asked again).
@@ -280,6 +278,7 @@ async def test_entra_mode_exchanges_through_injected_503s_async(emulator: Emulat
             token_credential=user.as_async(),
             transport=transport,
             retry_total=10,
+            retry_status=10,
             retry_backoff_factor=0.01,
         ) as credential:
             results = await asyncio.gather(*(credential.get_token() for _ in range(20)))

@@ -198,22 +198,28 @@ def test_deserialize_identifier_raises_only_documented_errors(model: Any) -> Non
 # --------------------------------------------------------------------------------------------------------
 
 
+def _distinctive(token: str) -> bool:
+    """Whether finding ``token`` in a message means it was quoted (a 1-character token is in most texts)."""
+    return len(token.strip()) >= 12
+
+
 @fuzz
 @given(st.one_of(jwt_like, tricky_text, secret_b64url))
 def test_token_parsing_raises_only_documented_errors_and_never_quotes_the_token(token: str) -> None:
+    secrets = [token.strip()] if _distinctive(token) else []
     try:
         parsed = normalize_token(token, 1_000.0)
     except DOCUMENTED as exc:
-        _assert_not_echoed(exc, token.strip() or "\x00")
+        _assert_not_echoed(exc, *secrets)
         assert not token.strip(), "only an empty or whitespace token is refused"
         return
     assert parsed.token == token.strip()
     assert not math.isnan(parsed.expires_on)
-    assert token.strip() not in repr(parsed)
+    assert all(s not in repr(parsed) for s in secrets)
     try:
         exp = parse_jwt_expiry(token)
     except DOCUMENTED as exc:
-        _assert_not_echoed(exc, token.strip())
+        _assert_not_echoed(exc, *secrets)
         assert parsed.expires_on == 1_000.0 + 600.0, "a token without a numeric exp is opaque (600 s)"
     else:
         assert parsed.expires_on == exp
@@ -227,14 +233,14 @@ def test_credential_constructor_accepts_tokens_or_raises_documented_errors(token
     except DOCUMENTED:
         assert not token.strip(), "only an empty or whitespace token is refused"
         return
+    secrets = [token.strip()] if _distinctive(token) else []
     with credential:
-        for text in (repr(credential), str(credential)):
-            assert token.strip() not in text
         access = credential.get_token()
-        assert access.token == token.strip()
-        assert token.strip() not in repr(access)
         info = credential.get_token_info()
-        assert token.strip() not in repr(info)
+        assert access.token == token.strip()
+        assert info.token == token.strip()
+        for text in (repr(credential), str(credential), repr(access), str(access), repr(info)):
+            assert all(s not in text for s in secrets)
 
 
 token_objects = st.one_of(
@@ -381,7 +387,7 @@ def test_decode_access_key_never_quotes_the_key(key: str) -> None:
     try:
         decoded = decode_access_key(key)
     except DOCUMENTED as exc:
-        _assert_not_echoed(exc, *([key] if len(key.strip()) >= 4 else []))
+        _assert_not_echoed(exc, *([key] if _distinctive(key) else []))
         return
     assert base64.b64encode(decoded).decode() == key.strip()
 
@@ -440,7 +446,7 @@ def test_atheris_harness_runs_clean() -> None:
     if FUZZ_EXAMPLES < 5_000:
         pytest.skip("the atheris harness runs under `make fuzz` only (ACS_FUZZ_EXAMPLES >= 5000)")
     pytest.importorskip("atheris", reason="atheris is not installed")
-    runs = FUZZ_EXAMPLES * 10
+    runs = FUZZ_EXAMPLES * 25
     result = subprocess.run(
         [sys.executable, str(HARNESS), f"-atheris_runs={runs}", "-rss_limit_mb=2048"],
         capture_output=True,

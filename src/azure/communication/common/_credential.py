@@ -495,7 +495,15 @@ class CommunicationTokenCredential(_CredentialCore):
 
     def _obtain(self) -> TokenSnapshot:
         me = threading.get_ident()
-        with self._get_lock():
+        lock = self._get_lock()
+        snapshot = self._snapshot
+        if token_state(snapshot, self._clock()) is TokenState.STALE:
+            # Botocore's advisory window: the token is still valid, so never queue behind another caller.
+            if not lock.acquire(blocking=False):
+                return snapshot
+        else:
+            lock.acquire()
+        try:
             if self._closed:
                 raise self._closed_error()
             attempt = self._attempt
@@ -510,11 +518,13 @@ class CommunicationTokenCredential(_CredentialCore):
                 assert attempt is not None
                 cond = self._cond
                 if cond is None:
-                    cond = self._cond = threading.Condition(self._lock)
+                    cond = self._cond = threading.Condition(lock)
                 while not attempt.done and not self._closed:
                     cond.wait()
                 return self._outcome(attempt)
             attempt = self._attempt = _Attempt(me, False)
+        finally:
+            lock.release()
         outcome = self._run(attempt)
         assert outcome is not None
         return outcome
