@@ -92,6 +92,7 @@ class Samples:
             "ns_per_call": median(self.wall) / divisor,
             "ns_min": min(self.wall) / divisor,
             "cpu_ns_per_call": median(self.cpu) / divisor,
+            "cpu_rounds": [round(x / divisor, 1) for x in self.cpu],
             "rounds": len(self.wall),
         }
 

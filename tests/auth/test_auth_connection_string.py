@@ -14,6 +14,7 @@ from azure.communication.common import (
     parse_client_arguments,
     parse_connection_string,
 )
+from azure.communication.common._connection_string import validate_endpoint
 
 ENDPOINT = "https://contoso.communication.azure.com/"
 KEY = base64.b64encode(b"super secret access key material").decode()
@@ -172,3 +173,46 @@ def test_endpoint_credential_is_a_named_tuple_that_pickles_without_changing_its_
     assert clone.endpoint == ENDPOINT
     assert clone.credential.key == KEY
     assert repr(clone) == repr(parsed)
+
+
+# --- validate_endpoint: the one endpoint validator (also behind the Entra credential's resource_endpoint) ---
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://contoso example/",
+        "https://contoso.example/\tx",
+        "https://contoso.example\x00/",
+        "https://a\u200bb.example/",
+    ],
+    ids=["space", "tab", "nul", "zero-width"],
+)
+def test_endpoints_with_spaces_or_control_characters_are_refused(endpoint: str) -> None:
+    with pytest.raises(ValueError, match="must not contain spaces or control characters"):
+        parse_client_arguments(endpoint, AzureKeyCredential(KEY))
+
+
+def test_validate_endpoint_strips_and_returns_the_endpoint_as_written() -> None:
+    assert validate_endpoint(f"  {ENDPOINT}\n") == ENDPOINT
+    assert validate_endpoint("HTTP://127.0.0.1:8080", "resource_endpoint") == "HTTP://127.0.0.1:8080"
+
+
+def test_validate_endpoint_names_the_argument_and_never_quotes_the_value() -> None:
+    connection_string = f"endpoint={ENDPOINT};accesskey={KEY}"
+    with pytest.raises(ValueError) as raised:
+        validate_endpoint(connection_string, "resource_endpoint")
+    message = str(raised.value)
+    assert message.startswith("Invalid resource_endpoint: ")
+    assert message.endswith("It looks like a connection string: pass only its endpoint.")
+    _assert_no_secret(message)
+    assert "contoso" not in message
+    with pytest.raises(ValueError, match="user info") as raised:
+        validate_endpoint(f"https://admin:{KEY}@contoso.example/")
+    _assert_no_secret(str(raised.value))
+
+
+@pytest.mark.parametrize("value", [None, 42, b"https://contoso.example/"])
+def test_validate_endpoint_needs_a_string(value: Any) -> None:
+    with pytest.raises(TypeError, match=r"resource_endpoint must be a str such as 'https://<resource>"):
+        validate_endpoint(value, "resource_endpoint")

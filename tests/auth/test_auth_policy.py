@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import calendar
+import functools
 import hashlib
 import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from unittest.mock import AsyncMock, MagicMock
 
 import httpx
 import pytest
 import requests
-from azure.core.credentials import AccessToken, AzureKeyCredential
+from azure.core.credentials import AccessToken, AccessTokenInfo, AzureKeyCredential
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import (
     AsyncBearerTokenCredentialPolicy,
@@ -26,10 +28,12 @@ from azure.core.rest import HttpRequest
 
 from azure.communication.common import (
     CommunicationAccessKeyCredentialPolicy,
+    CommunicationTokenCredential,
     create_communication_auth_policy,
     is_key_credential,
 )
 from azure.communication.common import aio as common_aio
+from azure.communication.common._policy import is_sync_function
 from azure.communication.common._signing import compute_signature, content_hash
 from azure.communication.common.httpx import AccessKeyAuth as HttpxAuth
 from azure.communication.common.requests import AccessKeyAuth as RequestsAuth
@@ -420,6 +424,94 @@ def test_factories_refuse_other_credentials(factory: Any, credential: Any) -> No
         factory(credential)
 
 
+class _TokenInfoOnly:
+    """azure-core's ``SupportsTokenInfo`` without ``get_token``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        self.calls.append(scopes)
+        return AccessTokenInfo("info-token", 2**31)
+
+
+class _AsyncTokenInfoOnly:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        self.calls.append(scopes)
+        return AccessTokenInfo("async-info-token", 2**31)
+
+    async def close(self) -> None:
+        return None
+
+
+def test_sync_factory_accepts_a_supports_token_info_credential_and_uses_it() -> None:
+    """Regression: a credential with only ``get_token_info`` was refused, though azure-core accepts it."""
+    credential = _TokenInfoOnly()
+    policy = create_communication_auth_policy(credential)  # type: ignore[arg-type]
+    assert type(policy) is BearerTokenCredentialPolicy
+    request = PipelineRequest(HttpRequest("GET", "https://example.com/"), PipelineContext(None))
+    policy.on_request(request)
+    assert request.http_request.headers["Authorization"] == "Bearer info-token"
+    assert credential.calls == [("https://communication.azure.com//.default",)]
+
+
+async def test_aio_factory_accepts_an_async_supports_token_info_credential_and_uses_it() -> None:
+    credential = _AsyncTokenInfoOnly()
+    policy = common_aio.create_communication_auth_policy(credential)  # type: ignore[arg-type]
+    assert type(policy) is AsyncBearerTokenCredentialPolicy
+    request = PipelineRequest(HttpRequest("GET", "https://example.com/"), PipelineContext(None))
+    await policy.on_request(request)
+    assert request.http_request.headers["Authorization"] == "Bearer async-info-token"
+    assert credential.calls == [("https://communication.azure.com//.default",)]
+
+
+class _AsyncInfoSyncToken(_AsyncTokenInfoOnly):
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken("token", 0)
+
+
+@pytest.mark.parametrize(
+    "credential",
+    [_TokenCredential(), _TokenInfoOnly(), _AsyncInfoSyncToken(), CommunicationTokenCredential("opaque-token")],
+    ids=["sync-get_token", "sync-get_token_info", "one-sync-method", "sync-communication-credential"],
+)
+def test_aio_factory_refuses_a_sync_token_credential_pointing_to_the_sync_factory(credential: Any) -> None:
+    """Regression: the async factory accepted a sync credential, which then blocked the event loop."""
+    with pytest.raises(
+        TypeError,
+        match=r"sync token credential needs the sync policy: use "
+        r"azure\.communication\.common\.create_communication_auth_policy",
+    ):
+        common_aio.create_communication_auth_policy(credential)
+
+
+def test_sync_factory_refuses_an_async_supports_token_info_credential() -> None:
+    with pytest.raises(TypeError, match=r"aio\.create_communication_auth_policy"):
+        create_communication_auth_policy(_AsyncTokenInfoOnly())  # type: ignore[arg-type]
+
+
+async def test_aio_factory_accepts_our_async_credential_and_async_mocks() -> None:
+    async with common_aio.CommunicationTokenCredential("opaque-token") as ours:
+        assert type(common_aio.create_communication_auth_policy(ours)) is AsyncBearerTokenCredentialPolicy
+    # A callable that is not a plain function cannot be judged without calling it: left to azure-core.
+    mocked = type("Mocked", (), {"get_token": AsyncMock(return_value=AccessToken("m", 2**31))})()
+    assert type(common_aio.create_communication_auth_policy(mocked)) is AsyncBearerTokenCredentialPolicy
+
+
+def test_is_sync_function_only_judges_plain_functions() -> None:
+    async def coroutine_function() -> None:
+        return None
+
+    assert is_sync_function(len) is True
+    assert is_sync_function(_TokenCredential().get_token) is True
+    assert is_sync_function(_AsyncTokenCredential().get_token) is False
+    assert is_sync_function(functools.partial(coroutine_function)) is False
+    assert is_sync_function(MagicMock()) is False
+
+
 @pytest.mark.parametrize(
     ("obj", "expected"),
     [
@@ -478,3 +570,65 @@ def test_requests_auth_refuses_a_generator_body() -> None:
     prepared = requests.Request("PUT", "https://example.com/", data=_chunks()).prepare()
     with pytest.raises(ValueError, match="generator"):
         RequestsAuth(KEY)(prepared)
+
+
+# --- one body normaliser for the policy and the requests adapter ---------------------------------------
+
+
+def _policy_outcome(body: Any) -> tuple[str, Any]:
+    request = LegacyHttpRequest("PUT", "https://example.com/")
+    request.data = body
+    try:
+        signed = _sign(request)
+    except ValueError as exc:
+        return "refused", str(exc)
+    return signed.headers["x-ms-content-sha256"], signed.data
+
+
+def _requests_outcome(body: Any) -> tuple[str, Any]:
+    prepared = requests.Request("PUT", "https://example.com/").prepare()
+    prepared.body = body
+    try:
+        signed = RequestsAuth(VECTOR_KEY, _clock=lambda: VECTOR_TIME)(prepared)
+    except ValueError as exc:
+        return "refused", str(exc)
+    return signed.headers["x-ms-content-sha256"], signed.body
+
+
+BODIES: dict[str, Any] = {
+    "none": lambda: None,
+    "bytes": lambda: b"raw \x00 bytes",
+    "str": lambda: TEXT,
+    "bytearray": lambda: bytearray(TEXT.encode()),
+    "memoryview": lambda: memoryview(TEXT.encode()),
+    "form dict": lambda: {"a": "b c", "skip": None, "é": ["1", "2"]},
+    "binary file": lambda: io.BytesIO(b"file body"),
+    "text file": lambda: io.StringIO("text"),
+    "non-seekable": lambda: _NoSeek(),
+    "generator": lambda: _chunks(),
+    "list": lambda: [b"a", b"b"],
+}
+
+
+@pytest.mark.parametrize("make", BODIES.values(), ids=BODIES.keys())
+def test_policy_and_requests_adapter_normalise_bodies_alike(make: Any) -> None:
+    """Regression: requests.py had its own body normaliser (no form dicts, other refusals)."""
+    policy_hash, policy_body = _policy_outcome(make())
+    requests_hash, requests_body = _requests_outcome(make())
+    assert requests_hash == policy_hash
+    if policy_hash == "refused":
+        assert requests_body == policy_body  # the same message
+    elif isinstance(policy_body, io.IOBase):
+        assert policy_body.tell() == requests_body.tell() == 0  # hashed and rewound, sent as is
+    else:
+        assert requests_body == policy_body
+        assert policy_body is None or type(policy_body) is bytes
+
+
+def test_requests_adapter_refuses_an_async_iterable_like_the_policy() -> None:
+    chunks = _async_chunks()
+    try:
+        assert _requests_outcome(chunks) == ("refused", _policy_outcome(chunks)[1])
+        assert "async iterable" in _requests_outcome(chunks)[1]
+    finally:
+        asyncio.run(chunks.aclose())

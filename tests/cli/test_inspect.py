@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import time
@@ -18,6 +19,8 @@ from azure.communication.common._cli._inspect import (
     WHOLE_RESPONSE_HINT,
     inspect_token,
 )
+from azure.communication.common._refresh import PROACTIVE_WINDOW
+from azure.communication.common._tokens import OPAQUE_TOKEN_LIFETIME, normalize_token
 
 RESOURCE = "1b5cc06b-f352-4571-b1e6-d9b259b7c776"
 USER = "00000005-6d8c-4ee5-aaeb-b33a0d00b3c4"
@@ -242,3 +245,58 @@ def test_subprocess_missing_subcommand_is_usage_error() -> None:
     result = run_cli("token")
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "acs-common token: error:", "required")
+
+
+# ----------------------------------------------------------------------------- exp as the credential reads it
+
+
+def test_the_expires_soon_window_is_the_credentials_proactive_window() -> None:
+    assert EXPIRES_SOON_SECONDS == PROACTIVE_WINDOW
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [NOW + 1800.5, NOW - 5, 10**400, -(10**400), 1e300, float("inf"), "1900000000", None, True],
+    ids=["fractional", "past", "int-beyond-float", "negative-int-beyond-float", "1e300", "inf", "text", "none", "bool"],
+)
+def test_expiry_is_what_the_credential_reads(exp: object) -> None:
+    token = make_jwt({"iat": NOW} if exp is None else {"iat": NOW, "exp": exp})
+    report = inspect_token(token, NOW)
+    parsed = normalize_token(token, NOW)
+    if report.expires_on is None:
+        assert report.verdict == "no expiry"
+        assert parsed.expires_on == NOW + OPAQUE_TOKEN_LIFETIME  # the credential's opaque-token reading
+    else:
+        assert report.expires_on == parsed.expires_on
+
+
+def test_exp_beyond_float_range_is_no_expiry_and_not_an_unexpected_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: ``exp: 1e400`` (an integer JSON number) ended in 'unexpected OverflowError', exit 1."""
+    token = make_jwt({"iat": 10**400, "exp": 10**400, "nbf": 10**400})
+    report = inspect_token(token, NOW)
+    assert (report.verdict, report.expires_on, report.issued_at) == ("no expiry", None, None)
+
+    code, out, err = run_main(capsys, "--no-color", "token", "inspect", token)
+    assert code == 1
+    assert "no expiry" in out
+    assert err == ""
+
+
+def test_finite_times_beyond_the_platform_date_range_are_shown_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: a finite but huge ``exp``/``iat`` (1e300) made format_time raise OverflowError."""
+    token = make_jwt({"iat": -1e300, "exp": 1e300})
+    code, out, err = run_main(capsys, "--no-color", "token", "inspect", token)
+    assert code == 0
+    assert err == ""
+    assert "expires:" in out
+    assert out.count("(out of the representable date range)") == 4  # issued, expires and both claims
+    assert inspect_token(token, NOW).verdict == "valid"
+
+
+def test_json_nested_too_deeply_is_not_a_jwt() -> None:
+    deep_payload = make_jwt({"sub": "x"}).split(".")
+    deep_payload[1] = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).rstrip(b"=").decode()
+    assert inspect_token(".".join(deep_payload), NOW).verdict == "not a JWT"
+    deep_paste = '{"token": ' + "[" * 100_000
+    report = inspect_token(deep_paste, NOW)
+    assert (report.verdict, report.hint) == ("not a JWT", JWT_SHAPE_HINT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Iterator
 
@@ -225,6 +227,49 @@ def test_entra_exchange_ids_are_stable_per_user_and_tenant(clocked: Emulator, cl
     stored = {row.id for row in clocked._identity_rows()}
     assert first["identity"]["id"] in stored  # type: ignore[index]
     assert extension["identity"]["id"] not in stored  # type: ignore[index]
+
+
+def _unsigned_jwt(header: dict[str, object], claims: dict[str, object]) -> str:
+    def b64url(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{b64url(header)}.{b64url(claims)}.c2lnbmF0dXJl"
+
+
+def test_exchanges_accept_what_the_library_reads_and_far_future_expiries(clocked: Emulator, clock: FakeClock) -> None:
+    """Regression: PyJWT refused a non-string ``kid`` the library reads, and an ``exp`` beyond float range
+    was a 500 (unexpected OverflowError) instead of a token capped at 24 hours."""
+    now = int(clock())
+    kid_not_a_string = _unsigned_jwt({"alg": "HS256", "kid": 5}, {"tid": TENANT, "oid": OBJECT, "exp": now + 600})
+    huge_exp = _unsigned_jwt({"alg": "HS256"}, {"tid": TENANT, "oid": OBJECT, "exp": 10**400})
+    replies = {}
+    for name, token in (("kid", kid_not_a_string), ("huge", huge_exp)):
+        replies[name] = send(
+            clocked.port,
+            "POST",
+            f"/access/entra/:exchangeAccessToken?api-version={PREVIEW}",
+            b"",
+            unsigned=True,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert replies["kid"].status == 200, replies["kid"].body
+    assert parse_timestamp(replies["kid"].json()["accessToken"]["expiresOn"]) == now + 600
+    assert replies["huge"].status == 200, replies["huge"].body
+    assert parse_timestamp(replies["huge"].json()["accessToken"]["expiresOn"]) == now + 24 * 3600
+    teams = send(
+        clocked.port,
+        "POST",
+        f"/teamsUser/:exchangeAccessToken?api-version={VERSION}",
+        {
+            "token": _unsigned_jwt({"alg": "HS256", "kid": 5}, {"appid": "app", "oid": "oid"}),
+            "appId": "app",
+            "userId": "oid",
+        },
+        key=clocked.access_key,
+        now=clock(),
+    )
+    assert teams.status == 200, teams.body
+    assert clocked.unexpected_errors == 0
 
 
 def test_is_token_revoked_needs_a_running_emulator() -> None:

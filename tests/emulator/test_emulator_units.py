@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import math
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 from emulator_support import VERSION, send
 
 from azure.communication.common._signing import content_hash, sign
+from azure.communication.common._tokens import decode_jwt_header, decode_jwt_payload
 from azure.communication.common.emulator import Emulator, _server
 from azure.communication.common.emulator._auth import MAX_CLOCK_SKEW, verify_hmac
 from azure.communication.common.emulator._errors import ApiError
@@ -21,6 +26,8 @@ from azure.communication.common.emulator._validation import (
     parse_bearer,
     parse_create_request,
     parse_issue_request,
+    token_expiry,
+    unverified_claims,
 )
 
 KEY = b"unit-test-key-bytes"
@@ -177,3 +184,94 @@ def test_a_failure_after_opening_the_database_closes_it(monkeypatch: pytest.Monk
     with pytest.raises(MemoryError):
         Emulator().start()
     assert closed == [True]
+
+
+# --- exchange tokens are read by the library's decoder ------------------------------------------------
+
+_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+_CLAIMS = {"tid": _TENANT, "oid": "0b3f2b39-3c21-4f3c-9a4f-6f0b1b2c3d4e", "exp": NOW + 3600, "n": "~~~???>>>"}
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _segments(header: bytes, payload: bytes) -> str:
+    return ".".join([_b64url(header), _b64url(payload), _b64url(b"signature-bytes!")])
+
+
+_HEADER = json.dumps({"alg": "HS256", "typ": "JWT"}).encode()
+_PAYLOAD = json.dumps(_CLAIMS).encode()
+_STANDARD_B64 = base64.b64encode(_PAYLOAD).decode().rstrip("=")
+assert "+" in _STANDARD_B64 or "/" in _STANDARD_B64  # so the case below really is outside base64url
+
+EXCHANGE_TOKENS = {
+    "plain": _segments(_HEADER, _PAYLOAD),
+    # Accepted by the library, refused by PyJWT's own header rules: the emulator must follow the library.
+    "header kid not a string": _segments(b'{"alg":"HS256","kid":5}', _PAYLOAD),
+    "header b64 false": _segments(b'{"alg":"HS256","b64":false}', _PAYLOAD),
+    "padded segments": ".".join(
+        s + "=" * (-len(s) % 4) for s in (_b64url(_HEADER), _b64url(_PAYLOAD), _b64url(b"sig"))
+    ),
+    "standard base64 payload": ".".join([_b64url(_HEADER), _STANDARD_B64, _b64url(b"sig")]),
+    "four segments": _segments(_HEADER, _PAYLOAD) + ".more",
+    "header not an object": _segments(b"[1]", _PAYLOAD),
+    "payload not an object": _segments(_HEADER, b'"text"'),
+    "payload nested too deeply": _segments(_HEADER, b"[" * 5000 + b"]" * 5000),
+    "opaque": "opaque-token",
+}
+
+
+def _library_reads(token: str) -> dict[str, Any] | None:
+    try:
+        decode_jwt_header(token)
+        return decode_jwt_payload(token)
+    except (ValueError, RecursionError):
+        return None
+
+
+@pytest.mark.parametrize("token", EXCHANGE_TOKENS.values(), ids=EXCHANGE_TOKENS.keys())
+def test_exchange_tokens_are_accepted_exactly_when_the_library_reads_them(token: str) -> None:
+    expected = _library_reads(token)
+    if expected is None:
+        with pytest.raises(ApiError) as raised:
+            unverified_claims(token, "Entra ID")
+        assert (raised.value.status, raised.value.code) == (401, "InvalidAccessToken")
+        assert raised.value.message == "The Entra ID token is not a valid JWT."
+    else:
+        assert unverified_claims(token, "Entra ID") == expected == _CLAIMS
+
+
+def test_the_emulator_does_not_use_a_second_jwt_decoder() -> None:
+    # Each of these is one the library reads and PyJWT's unverified decode refuses.
+    for name in ("header kid not a string", "header b64 false"):
+        with pytest.raises(jwt.InvalidTokenError):
+            jwt.decode(EXCHANGE_TOKENS[name], options={"verify_signature": False})
+        assert unverified_claims(EXCHANGE_TOKENS[name], "Teams") == _CLAIMS
+
+
+@pytest.mark.parametrize(
+    ("exp", "expected"),
+    [(NOW + 1, NOW + 1), (10**400, math.inf), (float("inf"), math.inf), (None, None)],
+    ids=["soon", "beyond-float-range", "infinity", "absent"],
+)
+def test_token_expiry_reads_far_future_values_without_overflowing(exp: Any, expected: float | None) -> None:
+    claims = {} if exp is None else {"exp": exp}
+    assert token_expiry(claims, "Teams", NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("exp", "message"),
+    [
+        (-(10**400), "The Teams token has expired."),
+        (NOW, "The Teams token has expired."),
+        (float("nan"), "The Teams token's exp claim is not a number."),
+        ("soon", "The Teams token's exp claim is not a number."),
+        (True, "The Teams token's exp claim is not a number."),
+    ],
+    ids=["beyond-float-range-past", "now", "nan", "text", "bool"],
+)
+def test_token_expiry_refuses_past_and_non_numbers_with_a_401(exp: Any, message: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        token_expiry({"exp": exp}, "Teams", NOW)
+    assert (raised.value.status, raised.value.code, raised.value.message) == (401, "InvalidAccessToken", message)

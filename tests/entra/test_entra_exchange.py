@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.credentials import AccessToken, AccessTokenInfo, AzureKeyCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from entra_support import (
     ENTRA_TOKENS,
@@ -24,6 +24,7 @@ from entra_support import (
     assert_hides,
 )
 
+from azure.communication.common import parse_client_arguments
 from azure.communication.common._entra import (
     DEFAULT_SCOPES,
     ENTRA_SCOPE_PREFIX,
@@ -132,12 +133,17 @@ async def test_trailing_slash_of_the_endpoint_is_dropped(flavour: Flavour, serve
     assert exchanger.resource_endpoint == server.url
 
 
-async def test_endpoint_with_a_path_keeps_it(flavour: Flavour, server: ScriptedServer) -> None:
-    exchanger = flavour.make(server.url + "/tenant-a/")
+@pytest.mark.parametrize("path", ["/tenant-a", "/tenant-a/", "//"])
+async def test_endpoint_with_a_path_is_rejected_before_anything_is_sent(
+    flavour: Flavour, server: ScriptedServer, path: str
+) -> None:
+    # DESIGN section 4: a resource endpoint has no path beyond "/" (the one endpoint validator's rule).
+    credential = flavour.credential()
+    with pytest.raises(ValueError, match="Invalid resource_endpoint: it must not have a path"):
+        flavour.make(server.url + path, credential)
 
-    await flavour.call(exchanger)
-
-    assert [r.target for r in server.requests] == ["/tenant-a" + ENTRA_PATH]
+    assert server.requests == []
+    assert credential.calls == []
 
 
 async def test_nothing_is_sent_at_construction(flavour: Flavour, server: ScriptedServer) -> None:
@@ -465,6 +471,48 @@ EXCHANGERS = [EntraTokenExchanger, AsyncEntraTokenExchanger]
 def test_invalid_endpoint_is_a_value_error(exchanger_class: type[Any], endpoint: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         exchanger_class(endpoint, FakeEntraCredential(), transport=object())
+
+
+@pytest.mark.parametrize("exchanger_class", EXCHANGERS)
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "endpoint=https://res.communication.azure.com/;accesskey=U0VDUkVUS0VZU0VDUkVUS0VZ",
+        "ftp://admin:hunter2-password@acs.example",
+        "https://admin:hunter2-password@acs.example/path?q#f",
+        "not a url U0VDUkVUS0VZU0VDUkVUS0VZ hunter2-password",
+    ],
+)
+def test_invalid_endpoint_message_never_quotes_the_value(exchanger_class: type[Any], endpoint: str) -> None:
+    """A connection string or a URL with a password passed as the endpoint is not echoed (DESIGN section 5)."""
+    with pytest.raises(ValueError, match="Invalid resource_endpoint") as raised:
+        exchanger_class(endpoint, FakeEntraCredential(), transport=object())
+
+    assert_hides(raised.value, "U0VDUkVUS0VZU0VDUkVUS0VZ", "hunter2", "acs.example", "res.communication")
+    if "accesskey=" in endpoint:
+        assert "looks like a connection string" in str(raised.value)
+
+
+@pytest.mark.parametrize("exchanger_class", EXCHANGERS)
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://acs.example/path",
+        "https://acs.example:0",
+        "https://user@acs.example",
+        "https://acs ex.example",
+        "endpoint=https://acs.example/;accesskey=U0VDUkVUS0VZ",
+    ],
+)
+def test_entra_and_client_arguments_share_one_endpoint_validator(exchanger_class: type[Any], endpoint: str) -> None:
+    with pytest.raises(ValueError) as from_client_arguments:
+        parse_client_arguments(endpoint, AzureKeyCredential("a2V5"))
+    with pytest.raises(ValueError) as from_exchanger:
+        exchanger_class(endpoint, FakeEntraCredential(), transport=object())
+
+    # Same rule broken, named the same way; only the argument's name and the advice differ.
+    rule = str(from_client_arguments.value).split(": ", 1)[1].split(";", 1)[0]
+    assert str(from_exchanger.value).startswith(f"Invalid resource_endpoint: {rule};")
 
 
 @pytest.mark.parametrize("exchanger_class", EXCHANGERS)

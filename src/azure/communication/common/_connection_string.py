@@ -14,12 +14,19 @@ from azure.core.credentials import AzureKeyCredential
 
 from ._signing import decode_access_key
 
-__all__ = ["EndpointCredential", "is_key_credential", "parse_client_arguments", "parse_connection_string"]
+__all__ = [
+    "EndpointCredential",
+    "is_key_credential",
+    "parse_client_arguments",
+    "parse_connection_string",
+    "validate_endpoint",
+]
 
 _CredentialT = TypeVar("_CredentialT")
 
 _ENDPOINT = "endpoint"
 _ACCESS_KEY = "accesskey"
+_EXAMPLE_ENDPOINT = "https://<resource>.communication.azure.com/"
 
 
 class EndpointCredential(NamedTuple):
@@ -130,21 +137,42 @@ def parse_client_arguments(endpoint_or_connection_string: str, credential: Any =
         endpoint, credential = parse_connection_string(endpoint_or_connection_string)
     else:
         endpoint = endpoint_or_connection_string.strip()
-    _validate_endpoint(endpoint)
+    validate_endpoint(endpoint, advice="pass it without a credential")
     return endpoint, credential
 
 
-def _validate_endpoint(endpoint: str) -> None:
+def validate_endpoint(endpoint: object, what: str = "endpoint", *, advice: str = "pass only its endpoint") -> str:
+    """Check a resource endpoint and return it with surrounding whitespace removed (the one validator).
+
+    The rules are those of :func:`parse_client_arguments`: an ``http``/``https`` URL with a host and no path
+    beyond ``/``, no query, fragment, user info, whitespace or control characters. The message names the
+    rule that is broken and never quotes the endpoint: a connection string (with its key) or a URL with a
+    password passed here would otherwise leak through it.
+
+    Args:
+        endpoint: The endpoint to check.
+        what: How messages name the argument (e.g. ``"resource_endpoint"``).
+        advice: What to do when the value looks like a connection string.
+
+    Raises:
+        TypeError: ``endpoint`` is not a str.
+        ValueError: The endpoint breaks one of the rules.
+    """
+    if not isinstance(endpoint, str):
+        raise TypeError(f"{what} must be a str such as {_EXAMPLE_ENDPOINT!r}, not {type(endpoint).__name__}.")
+    endpoint = endpoint.strip()
     problem = _endpoint_problem(endpoint)
     if problem is None:
-        return
+        return endpoint
     hint = ""
     if "accesskey=" in endpoint.lower():
-        hint = " It looks like a connection string: pass it without a credential."
-    raise ValueError(f"Invalid endpoint: {problem}; expected 'https://<resource>.communication.azure.com/'.{hint}")
+        hint = f" It looks like a connection string: {advice}."
+    raise ValueError(f"Invalid {what}: {problem}; expected {_EXAMPLE_ENDPOINT!r}.{hint}")
 
 
 def _endpoint_problem(endpoint: str) -> str | None:
+    if any(c.isspace() or not c.isprintable() for c in endpoint):
+        return "it must not contain spaces or control characters"
     try:
         parts = urlsplit(endpoint)
         port = parts.port

@@ -12,7 +12,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessTokenInfo, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, map_error
@@ -25,6 +24,7 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.rest import HttpRequest
 
+from ._connection_string import validate_endpoint
 from ._timestamps import parse_timestamp_seconds
 from ._version import VERSION
 
@@ -59,31 +59,6 @@ _ENTRA_ROUTE = ("/access/entra/:exchangeAccessToken", "2025-03-02-preview")
 
 _SDK_MONIKER = f"communication-common/{VERSION}"
 _ALLOWED_SCOPES_TEXT = " or ".join(repr(p) for p in (*TEAMS_EXTENSION_SCOPE_PREFIXES, ENTRA_SCOPE_PREFIX))
-
-
-def _validate_endpoint(resource_endpoint: object) -> str:
-    if not isinstance(resource_endpoint, str):
-        raise TypeError(
-            f"resource_endpoint must be a str such as 'https://<resource>.communication.azure.com', "
-            f"not {type(resource_endpoint).__name__}."
-        )
-    endpoint = resource_endpoint.strip()
-    expected = "an http(s) URL with a host, such as 'https://<resource>.communication.azure.com'"
-    try:
-        parts = urlsplit(endpoint)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError as exc:
-        raise ValueError(f"resource_endpoint must be {expected}; its port is not valid.") from exc
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
-        raise ValueError(f"resource_endpoint must be {expected}, got {endpoint[:200]!r}.")
-    if parts.username is not None or parts.password is not None:
-        # Not quoted: the user info may be a password.
-        raise ValueError(f"resource_endpoint must be {expected}, without user info.")
-    if parts.query or parts.fragment or "?" in endpoint or "#" in endpoint:
-        raise ValueError(f"resource_endpoint must be {expected}, without a query or fragment.")
-    if any(c.isspace() or ord(c) < 0x20 for c in endpoint):
-        raise ValueError(f"resource_endpoint must be {expected}, without spaces or control characters.")
-    return endpoint.rstrip("/")
 
 
 def _validate_scopes(scopes: object) -> tuple[tuple[str, ...], tuple[str, str]]:
@@ -138,8 +113,8 @@ class ExchangeTarget:
 
     Raises:
         TypeError: An argument has the wrong type.
-        ValueError: The endpoint is not an http(s) URL with a host, or the scopes are empty, mixed or
-            outside the allowed prefixes.
+        ValueError: The endpoint is not an http(s) URL with a host and no path beyond ``/`` (no query,
+            fragment or user info), or the scopes are empty, mixed or outside the allowed prefixes.
     """
 
     resource_endpoint: str
@@ -149,7 +124,9 @@ class ExchangeTarget:
     @classmethod
     def create(cls, resource_endpoint: str, scopes: Sequence[str] | None = None) -> ExchangeTarget:
         """Validate the arguments of an exchanger and build its target (see the class for the rules)."""
-        endpoint = _validate_endpoint(resource_endpoint)
+        # The library's one endpoint validator (it never quotes the value, which may hold a key or a
+        # password); the exchange paths are appended to the endpoint, so its trailing "/" goes.
+        endpoint = validate_endpoint(resource_endpoint, "resource_endpoint").rstrip("/")
         checked, (path, api_version) = _validate_scopes(scopes)
         return cls(endpoint, checked, f"{endpoint}{path}?api-version={api_version}")
 
@@ -260,7 +237,8 @@ class EntraTokenExchanger:
 
     Args:
         resource_endpoint: The Communication Services resource, e.g.
-            ``https://<resource>.communication.azure.com`` (http is accepted, e.g. for a local emulator).
+            ``https://<resource>.communication.azure.com``, with no path beyond ``/`` (http is accepted,
+            e.g. for a local emulator).
         token_credential: An azure-core ``TokenCredential`` for the Entra user (e.g. from azure-identity).
         scopes: The Entra scopes, all starting with ``https://communication.azure.com/clients/`` or all
             with ``https://auth.msft.communication.azure.com/`` / ``https://auth.msft.communication.azure.us/``

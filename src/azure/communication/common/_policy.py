@@ -36,6 +36,9 @@ __all__ = [
     "COMMUNICATION_SCOPE",
     "CommunicationAccessKeyCredentialPolicy",
     "create_communication_auth_policy",
+    "hash_body",
+    "is_sync_function",
+    "token_methods",
 ]
 
 COMMUNICATION_SCOPE: Final = "https://communication.azure.com//.default"
@@ -115,6 +118,45 @@ def form_body(fields: Mapping[Any, Any]) -> bytes:
     return urlencode(pairs, doseq=True).encode("ascii")
 
 
+def hash_body(data: object) -> tuple[str, bytes | None]:
+    """Hash a request body the way every signer here does (the one body normaliser).
+
+    str is UTF-8, bytearray and memoryview are frozen to bytes, a form dict is urlencoded, a seekable binary
+    file is hashed in chunks and rewound; ``None`` is the empty body.
+
+    Returns:
+        The content hash, and the bytes to send instead of ``data`` when they differ from it (``None`` when
+        ``data`` is sent as it is: ``None``, bytes or a file).
+
+    Raises:
+        ValueError: the body cannot be hashed without being consumed (iterables, async iterables,
+            non-seekable or text-mode files) or is of another type.
+    """
+    if data is None:
+        return EMPTY_CONTENT_HASH, None
+    if isinstance(data, bytes):
+        return content_hash(data), None
+    if isinstance(data, str):
+        body = data.encode("utf-8")
+    elif isinstance(data, (bytearray, memoryview)):
+        body = bytes(data)
+    elif isinstance(data, Mapping):
+        body = form_body(data)
+    elif hasattr(data, "read"):
+        return hash_file(data), None
+    elif hasattr(data, "__aiter__"):
+        raise ValueError(
+            "Cannot sign a request whose body is an async iterable: it would have to be consumed to be "
+            "hashed. Pass bytes, str or a seekable binary file."
+        )
+    else:
+        raise ValueError(
+            f"Cannot sign a request whose body is a {type(data).__name__}: pass bytes, str, JSON, a form "
+            "dict or a seekable binary file (streamed bodies would have to be consumed to be hashed)."
+        )
+    return content_hash(body), body
+
+
 class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
     """Sign every request with an ACS access key (HMAC-SHA256).
 
@@ -189,28 +231,9 @@ def _body_hash(http_request: Any) -> str:
             "Cannot sign a multipart request: its body is built by the transport after signing. "
             "Send the body as bytes instead."
         )
-    if data is None:
-        return EMPTY_CONTENT_HASH
-    if isinstance(data, bytes):
-        return content_hash(data)
-    if isinstance(data, str):
-        body = data.encode("utf-8")
-    elif isinstance(data, (bytearray, memoryview)):
-        body = bytes(data)
-    elif isinstance(data, Mapping):
-        body = form_body(data)
-    elif hasattr(data, "read"):
-        return hash_file(data)
-    elif hasattr(data, "__aiter__"):
-        raise ValueError(
-            "Cannot sign a request whose body is an async iterable: it would have to be consumed to be "
-            "hashed. Pass bytes, str or a seekable binary file."
-        )
-    else:
-        raise ValueError(
-            f"Cannot sign a request whose body is a {type(data).__name__}: pass bytes, str, JSON, a form "
-            "dict or a seekable binary file (streamed bodies would have to be consumed to be hashed)."
-        )
+    body_hash, body = hash_body(data)
+    if body is None:
+        return body_hash
     # Put the hashed bytes on the request, with Content-Length in bytes (azure-core counts characters for
     # a str body, and aiohttp then truncates a non-ASCII one). This is what set_bytes_body does; for the
     # REST request it is done directly, skipping its slow backcompat attribute machinery.
@@ -220,7 +243,26 @@ def _body_hash(http_request: Any) -> str:
             http_request.headers["Content-Length"] = str(len(body))
     else:
         http_request.set_bytes_body(body)
-    return content_hash(body)
+    return body_hash
+
+
+def token_methods(credential: object) -> tuple[Callable[..., Any], ...]:
+    """The token methods a credential has, ``get_token`` and/or ``get_token_info``.
+
+    azure-core's bearer policies accept a ``TokenCredential`` (``get_token``), a ``SupportsTokenInfo``
+    (``get_token_info``) or a credential with both, and so do the factories.
+    """
+    methods = (getattr(credential, "get_token", None), getattr(credential, "get_token_info", None))
+    return tuple(method for method in methods if callable(method))
+
+
+def is_sync_function(method: Callable[..., Any]) -> bool:
+    """Whether ``method`` is certainly synchronous: a Python function or method that is not ``async def``.
+
+    Other callables (callable objects, mocks) cannot be told apart without calling them, so they are not.
+    """
+    plain = inspect.isfunction(method) or inspect.ismethod(method) or inspect.isbuiltin(method)
+    return plain and not inspect.iscoroutinefunction(method)
 
 
 def create_communication_auth_policy(
@@ -230,7 +272,8 @@ def create_communication_auth_policy(
 
     Args:
         credential: a key credential or base64 access key (-> :class:`CommunicationAccessKeyCredentialPolicy`),
-            or a ``TokenCredential`` (-> azure-core's ``BearerTokenCredentialPolicy`` for the ACS scope).
+            or a ``TokenCredential`` or ``SupportsTokenInfo`` (``get_token`` or ``get_token_info``; ->
+            azure-core's ``BearerTokenCredentialPolicy`` for the ACS scope).
         **kwargs: passed to the bearer token policy (e.g. ``enforce_https=False`` for a loopback test
             server); not used by the key policy, so the same call works for every credential type.
 
@@ -241,13 +284,13 @@ def create_communication_auth_policy(
     """
     if isinstance(credential, str) or is_key_credential(credential):
         return CommunicationAccessKeyCredentialPolicy(cast("AzureKeyCredential | str", credential))
-    get_token = getattr(credential, "get_token", None)
-    if get_token is None:
+    methods = token_methods(credential)
+    if not methods:
         raise TypeError(
-            "Expected an AzureKeyCredential, a base64 access key (str) or a TokenCredential, "
-            f"not {type(credential).__name__}."
+            "Expected an AzureKeyCredential, a base64 access key (str) or a TokenCredential "
+            f"(get_token or get_token_info), not {type(credential).__name__}."
         )
-    if inspect.iscoroutinefunction(get_token):
+    if any(inspect.iscoroutinefunction(method) for method in methods):
         raise TypeError(
             "An async token credential needs the async policy: use "
             "azure.communication.common.aio.create_communication_auth_policy."

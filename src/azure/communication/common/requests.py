@@ -12,8 +12,8 @@ from collections.abc import Callable
 import requests
 from azure.core.credentials import AzureKeyCredential
 
-from ._policy import AccessKey, hash_file
-from ._signing import content_hash, format_date, sign
+from ._policy import AccessKey, hash_body
+from ._signing import format_date, sign
 from ._url import canonicalize
 
 __all__ = ["AccessKeyAuth"]
@@ -56,22 +56,10 @@ class AccessKeyAuth(requests.auth.AuthBase):
         """
         canonical = canonicalize(r.url or "")
         r.url = canonical.url
-        body = r.body
-        if body is None:
-            body_hash = content_hash(b"")
-        elif isinstance(body, bytes):
-            body_hash = content_hash(body)
-        elif isinstance(body, (str, bytearray, memoryview)):
-            data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-            r.body = data
-            body_hash = content_hash(data)
-        elif hasattr(body, "read"):
-            body_hash = hash_file(body)
-        else:
-            raise ValueError(
-                f"Cannot sign a request whose body is a {type(body).__name__}: it would have to be "
-                "consumed to be hashed. Pass bytes, str, json=, a form dict or a seekable binary file."
-            )
+        body_hash, body = hash_body(r.body)
+        if body is not None:
+            # http.client would send a str as Latin-1; requests recomputes Content-Length from these bytes.
+            r.body = body
         r.headers.update(
             sign(
                 method=r.method or "GET",

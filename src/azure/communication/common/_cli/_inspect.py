@@ -10,14 +10,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .._refresh import PROACTIVE_WINDOW
+from .._tokens import decode_jwt_header, decode_jwt_payload, parse_jwt_expiry
 from ._common import HelpFormatter, UsageError, read_stdin
 from ._output import Output, format_duration, format_time
 
 __all__ = ["TokenReport", "add_parser", "inspect_token", "run"]
 
-# The proactive refresh window of the credential (DESIGN.md section 3): a token with less than this left
-# would already be refreshed by a credential created with proactive_refresh=True.
-EXPIRES_SOON_SECONDS: Final = 600.0
+# A token with less than the credential's proactive window left would already be refreshed by a credential
+# created with proactive_refresh=True.
+EXPIRES_SOON_SECONDS: Final = PROACTIVE_WINDOW
 
 VALID: Final = "valid"
 EXPIRES_SOON: Final = "expires soon"
@@ -102,10 +104,30 @@ class TokenReport:
 
 
 def _number(value: object) -> float | None:
+    """A claim that is a finite number (``iat``, ``nbf``), else None; ``exp`` is read by ``_tokens``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
     return number if math.isfinite(number) else None
+
+
+def _expiry(text: str) -> float | None:
+    """The ``exp`` claim exactly as the credential reads it (None: the credential treats it as opaque)."""
+    try:
+        return parse_jwt_expiry(text)
+    except ValueError:
+        return None
+
+
+def _time(timestamp: float) -> str:
+    """A claim's time for display; a finite number can still be beyond what the platform's time_t holds."""
+    try:
+        return format_time(timestamp)
+    except (OverflowError, ValueError, OSError):
+        return "(out of the representable date range)"
 
 
 def _misuse_hint(text: str) -> str | None:
@@ -113,7 +135,7 @@ def _misuse_hint(text: str) -> str | None:
     if text.startswith("{"):
         try:
             document = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deep enough to exhaust the parser
             document = None
         if isinstance(document, dict) and ("token" in document or "accessToken" in document or "identity" in document):
             return WHOLE_RESPONSE_HINT
@@ -152,8 +174,6 @@ def inspect_token(text: str, now: float) -> TokenReport:
     Never raises for a string: anything that is not a JWT gets the ``not a JWT`` verdict and, for the usual
     wrong pastes, a hint.
     """
-    from .._tokens import decode_jwt_header, decode_jwt_payload
-
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
@@ -167,17 +187,17 @@ def inspect_token(text: str, now: float) -> TokenReport:
     try:
         header = decode_jwt_header(text)
         claims = decode_jwt_payload(text)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # the decoders' messages never quote the token
         return TokenReport(NOT_A_JWT, now, reason=str(exc), hint=JWT_SHAPE_HINT)
     report = TokenReport(VALID, now, header=header, claims=claims)
     report.identity, report.identity_kind = _identity(claims)
     report.scopes = _scopes(claims)
     report.issued_at = _number(claims.get("iat"))
-    report.expires_on = _number(claims.get("exp"))
+    report.expires_on = _expiry(text)
     remaining = report.remaining
     if remaining is None:
         report.verdict = NO_EXPIRY
-        report.reason = "the token has no numeric 'exp' claim (the credential treats it as opaque)"
+        report.reason = "the token has no finite numeric 'exp' claim (the credential treats it as opaque)"
     elif remaining <= 0:
         report.verdict = EXPIRED
         report.reason = f"expired {format_duration(-remaining)} ago"
@@ -209,9 +229,9 @@ def render(report: TokenReport, out: Output) -> None:
         out.field("identity", f"{report.identity}  ({report.identity_kind})")
     out.field("scopes", ", ".join(report.scopes) if report.scopes else "(none)")
     if report.issued_at is not None:
-        out.field("issued", format_time(report.issued_at))
+        out.field("issued", _time(report.issued_at))
     if report.expires_on is not None:
-        out.field("expires", format_time(report.expires_on))
+        out.field("expires", _time(report.expires_on))
     remaining, lifetime = report.remaining, report.lifetime
     if remaining is not None:
         text = format_duration(remaining) if remaining > 0 else "0 s (expired)"
@@ -225,8 +245,9 @@ def render(report: TokenReport, out: Output) -> None:
     out.heading("Claims")
     for key, value in report.claims.items():
         shown = _render_value(value)
-        if key in ("iat", "exp", "nbf") and _number(value) is not None:
-            shown += f"  ({format_time(float(value))})"
+        number = _number(value) if key in ("iat", "exp", "nbf") else None
+        if number is not None:
+            shown += f"  ({_time(number)})"
         out.field(key, shown)
 
 

@@ -7,12 +7,12 @@ names the rule that was broken; none of them touches the network, the clock or t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
-import jwt
-
+from .._tokens import decode_jwt_header, decode_jwt_payload
 from ._errors import ApiError
 
 __all__ = [
@@ -262,28 +262,38 @@ def check_identity_id(raw: str) -> str:
 def unverified_claims(token: str, what: str) -> dict[str, Any]:
     """Decode a JWT's claims *without* verifying its signature (a documented emulator limitation).
 
+    The library's own decoder reads them, so the emulator accepts exactly the tokens the library can read:
+    three base64url segments (padding optional) whose header and payload are JSON objects.
+
     Raises:
-        ApiError: 401 ``InvalidAccessToken`` when the token is not a JWT with a JSON object payload.
+        ApiError: 401 ``InvalidAccessToken`` when the token is not a JWT with JSON object header and payload.
     """
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except (jwt.InvalidTokenError, ValueError, TypeError, RecursionError):
+        decode_jwt_header(token)
+        return decode_jwt_payload(token)
+    except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested deep enough to exhaust the parser
         raise ApiError.invalid_token(f"The {what} token is not a valid JWT.") from None
-    if not isinstance(claims, dict):  # pragma: no cover - PyJWT already insists on an object
-        raise ApiError.invalid_token(f"The {what} token is not a valid JWT.")
-    return claims
 
 
 def token_expiry(claims: dict[str, Any], what: str, now: float) -> float | None:
-    """Return the ``exp`` claim of an exchange token, raising a 401 when it is malformed or past."""
+    """Return the ``exp`` claim of an exchange token, raising a 401 when it is malformed or past.
+
+    An ``exp`` beyond float range is ``inf`` (the caller caps the exchanged token's lifetime anyway).
+    """
     exp = claims.get("exp")
     if exp is None:
         return None
     if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         raise ApiError.invalid_token(f"The {what} token's exp claim is not a number.")
-    if exp <= now:
+    try:
+        expires_at = float(exp)
+    except OverflowError:  # an integer beyond float range: as far in the future (or past) as it gets
+        expires_at = math.inf if exp > 0 else -math.inf
+    if math.isnan(expires_at):
+        raise ApiError.invalid_token(f"The {what} token's exp claim is not a number.")
+    if expires_at <= now:
         raise ApiError.invalid_token(f"The {what} token has expired.")
-    return float(exp)
+    return expires_at
 
 
 def required_claim(claims: dict[str, Any], name: str, what: str) -> str:
