@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -45,7 +46,7 @@ from ._refresh import (
     stale_retry_at,
     token_state,
 )
-from ._scheduler import ScheduledEntry, Scheduler, default_scheduler
+from ._scheduler import ScheduledEntry, Scheduler, default_scheduler, fork_generation
 from ._tokens import TokenInput, TokenSnapshot, normalize_token
 
 if TYPE_CHECKING:
@@ -61,8 +62,19 @@ TokenRefresher = Callable[[], TokenInput]
 # Shared by every closed credential: never fresh, so each call reaches the closed check.
 _CLOSED = TokenSnapshot.empty()
 _REFRESHER_RESULT = "the token_refresher result"
-# Guards the lazy creation of per-credential locks (most credentials never need one).
+# Guards the lazy creation of per-credential locks (most credentials never need one), and their
+# replacement in a forked child.
 _ALLOC_LOCK = threading.Lock()
+
+
+def _reset_alloc_lock() -> None:
+    global _ALLOC_LOCK
+    # A parent thread may have held it at the fork; that thread does not exist in the child.
+    _ALLOC_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_alloc_lock)
 
 
 class _Attempt:
@@ -98,7 +110,9 @@ class _CredentialCore:
         "_failure_gap",
         "_failure_traceback",
         "_failure_until",
+        "_generation",
         "_jitter",
+        "_parked",
         "_proactive",
         "_refresher",
         "_scheduler",
@@ -132,6 +146,9 @@ class _CredentialCore:
         self._failure_traceback: types.TracebackType | None = None
         self._bg_failures = 0
         self._exchanger: Any = None
+        self._generation = fork_generation()
+        # The real snapshot while a never-fresh view of it is published (see _park).
+        self._parked: TokenSnapshot | None = None
         name = type(self).__name__
         entra = resource_endpoint is not None or token_credential is not None or scopes is not None
         if entra:
@@ -170,11 +187,60 @@ class _CredentialCore:
             window = None if token_refresher is None else self._window
             self._snapshot = initial_snapshot(parsed, now, window)
 
+    # -- the published snapshot -----------------------------------------------------------------------------
+
+    def _current(self) -> TokenSnapshot:
+        """The real snapshot (the published one may be its never-fresh view, see :meth:`_park`)."""
+        parked = self._parked
+        return self._snapshot if parked is None else parked
+
+    def _publish(self, snapshot: TokenSnapshot) -> None:
+        if self._parked is None:
+            self._snapshot = snapshot
+        else:
+            self._parked = snapshot
+            self._snapshot = snapshot.never_fresh()
+
+    def _park(self) -> None:
+        """Send the next call to the slow path, where the shell (re)binds and schedules its refresh.
+
+        The fresh path stays one clock call and one comparison: the published snapshot is the same token
+        with ``refresh_on`` at minus infinity, the real one is kept aside until :meth:`_unpark`.
+        """
+        if self._closed or self._parked is not None:
+            return
+        self._parked = snapshot = self._snapshot
+        self._snapshot = snapshot.never_fresh()
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.cancel()
+
+    def _unpark(self) -> None:
+        parked, self._parked = self._parked, None
+        if parked is not None:
+            self._snapshot = parked
+
+    def _mark_closed(self) -> bool:
+        """Mark the credential closed (under the shell's lock); ``False`` if it already was.
+
+        Later calls miss the fresh path (the closed snapshot is never fresh) and get the closed error;
+        the scheduled refresh is cancelled.
+        """
+        if self._closed:
+            return False
+        self._closed = True
+        self._snapshot = _CLOSED
+        self._parked = None
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.cancel()
+        return True
+
     # -- decisions taken under the shell's lock ---------------------------------------------------------
 
     def _decide(self, now: float) -> Action:
         return decide(
-            token_state(self._snapshot, now),
+            token_state(self._current(), now),
             in_flight=self._attempt is not None,
             now=now,
             failure_until=self._failure_until,
@@ -196,7 +262,7 @@ class _CredentialCore:
         )
 
     def _first_due(self) -> float:
-        snapshot = self._snapshot
+        snapshot = self._current()
         if not math.isfinite(snapshot.expires_on):
             return self._clock()
         return proactive_due(snapshot, self._jitter())
@@ -210,28 +276,59 @@ class _CredentialCore:
         raise NotImplementedError
 
     def _reschedule(self, due: float) -> None:
-        old = self._entry
+        """Replace the scheduled background refresh by one at ``due``.
+
+        A scheduler that fails (e.g. it cannot start its thread) is logged, not raised: the token is then
+        refreshed on demand, and the next successful refresh schedules again.
+        """
+        old, self._entry = self._entry, None
         if old is not None:
             old.cancel()
-        self._entry = self._current_scheduler().schedule(due, self, self._due_callback())
+        try:
+            self._entry = self._current_scheduler().schedule(due, self, self._due_callback())
+        except Exception as exc:
+            _LOGGER.warning(
+                "Could not schedule the background token refresh (%s); the token is refreshed on demand.",
+                type(exc).__name__,
+            )
+
+    def _background_due(self, now: float) -> bool:
+        """Whether a due background refresh starts now (under the shell's lock).
+
+        A refresh already in flight reschedules when it ends, and a closed credential never refreshes:
+        both answer ``False``. A token still fresh (refreshed on demand since the entry was scheduled)
+        is rescheduled at its own time, also ``False``.
+        """
+        if self._closed or self._attempt is not None:
+            return False
+        snapshot = self._current()
+        if token_state(snapshot, now) is TokenState.FRESH:
+            self._reschedule(proactive_due(snapshot, self._jitter()))
+            return False
+        return True
 
     def _complete(self, attempt: _Attempt, value: object, error: BaseException | None) -> None:
-        """Record the outcome of a refresher call (under the shell's lock)."""
+        """Record the outcome of a refresher call (under the shell's lock).
+
+        The attempt ends first, whatever happens next, so nobody waits on it again; the shells wake the
+        waiters in a ``finally``.
+        """
+        if self._attempt is attempt:
+            self._attempt = None
+        attempt.done = True
         now = self._clock()
         snapshot: TokenSnapshot | None = None
         if error is None:
             try:
                 parsed = normalize_token(value, now, source=_REFRESHER_RESULT)
                 snapshot = accept_refreshed(parsed, now, self._window)
-            except (TypeError, ValueError) as exc:
+            except Exception as exc:  # whatever a strange result raises reaches the waiters as an error
                 error = exc
-        if self._attempt is attempt:
-            self._attempt = None
-        attempt.done = True
         if self._closed:
             return
         if snapshot is not None:
-            attempt.snapshot = self._snapshot = snapshot
+            attempt.snapshot = snapshot
+            self._publish(snapshot)
             self._failure_until = -math.inf
             self._failure_gap = 0.0
             self._failure = self._failure_traceback = None
@@ -247,12 +344,12 @@ class _CredentialCore:
         assert error is not None
         attempt.error = error
         attempt.traceback = error.__traceback__
-        cached = self._snapshot
+        cached = self._current()
         if isinstance(error, Exception):
             # Only the type name is logged: a refresher's error text may hold a secret.
             if now < cached.expires_on:
                 retry_at = stale_retry_at(cached.expires_on, now)
-                self._snapshot = cached.with_refresh_on(retry_at)
+                self._publish(cached.with_refresh_on(retry_at))
                 attempt.usable = True
                 _LOGGER.warning(
                     "A token refresh failed (%s); the cached token is used until it expires, next attempt in %.0f s.",
@@ -280,9 +377,11 @@ class _CredentialCore:
             return attempt.snapshot
         error = attempt.error
         if attempt.usable:
-            return self._snapshot
+            return self._current()
         if isinstance(error, Exception):
             raise error.with_traceback(attempt.traceback)
+        if error is None:
+            raise RuntimeError("The token refresh this call waited for did not complete; call again to retry.")
         raise RuntimeError(
             f"The token refresh this call waited for was interrupted ({type(error).__name__}); call again to retry."
         ) from error
@@ -331,12 +430,7 @@ def _default_exchanger(
 def _background_refresh(credential: CommunicationTokenCredential) -> None:
     """Run on a scheduler worker when a proactive credential's refresh is due."""
     with credential._get_lock():
-        # A refresh already in flight reschedules when it ends; a closed credential never refreshes.
-        if credential._closed or credential._attempt is not None:
-            return
-        snapshot = credential._snapshot
-        if token_state(snapshot, credential._clock()) is TokenState.FRESH:
-            credential._reschedule(proactive_due(snapshot, credential._jitter()))
+        if not credential._background_due(credential._clock()):
             return
         attempt = credential._attempt = _Attempt(threading.get_ident(), True)
     credential._run(attempt)
@@ -455,18 +549,12 @@ class CommunicationTokenCredential(_CredentialCore):
         callers waiting for it get ``RuntimeError``. Idempotent. In Entra mode the exchanger is closed too.
         """
         with self._get_lock():
-            if self._closed:
+            if not self._mark_closed():
                 return
-            self._closed = True
-            self._snapshot = _CLOSED
-            entry, self._entry = self._entry, None
-            exchanger = self._exchanger
             if self._cond is not None:
                 self._cond.notify_all()
-        if entry is not None:
-            entry.cancel()
-        if exchanger is not None:
-            exchanger.close()
+        if self._exchanger is not None:
+            self._exchanger.close()
 
     def __enter__(self) -> CommunicationTokenCredential:
         return self
@@ -478,12 +566,29 @@ class CommunicationTokenCredential(_CredentialCore):
 
     def _get_lock(self) -> threading.Lock:
         lock = self._lock
-        if lock is None:
-            with _ALLOC_LOCK:
+        if lock is None or self._generation != fork_generation():
+            lock = self._new_lock()
+        return lock
+
+    def _new_lock(self) -> threading.Lock:
+        with _ALLOC_LOCK:
+            generation = fork_generation()
+            if self._generation == generation:
                 lock = self._lock
                 if lock is None:
                     lock = self._lock = threading.Lock()
-        return lock
+                return lock
+            # A forked child: the lock may be held by a parent thread, the refresh in flight (and the
+            # thread whose ident marks it) does not exist here, and the schedule is the parent's. The
+            # generation is updated last, so other threads wait on _ALLOC_LOCK until this is done.
+            self._cond = None
+            self._attempt = None
+            lock = self._lock = threading.Lock()
+            if self._proactive and not self._closed:
+                with lock:
+                    self._reschedule(self._first_due())
+            self._generation = generation
+            return lock
 
     def _due_callback(self) -> Callable[[Any], None]:
         return _background_refresh
@@ -540,9 +645,11 @@ class CommunicationTokenCredential(_CredentialCore):
         except BaseException as exc:  # waiters must be released whatever happens
             error = exc
         with self._get_lock():
-            self._complete(attempt, value, error)
-            if self._cond is not None:
-                self._cond.notify_all()
+            try:
+                self._complete(attempt, value, error)
+            finally:
+                if self._cond is not None:
+                    self._cond.notify_all()
         if attempt.background:
             return None
         if error is not None and not isinstance(error, Exception):

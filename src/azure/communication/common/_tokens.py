@@ -71,6 +71,11 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     except ValueError:
         # Not chained: the decoder errors can carry fragments of the token.
         raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url-encoded JSON)") from None
+    except RecursionError:
+        # JSON nested deep enough to exhaust the decoder: no real token looks like that, and letting
+        # RecursionError escape would turn a bad token into a crash (or a hung refresh) instead of a
+        # "not a JWT" (an opaque token where one is accepted).
+        raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON nested too deeply)") from None
     if not isinstance(value, dict):
         raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON but not an object)")
     return value
@@ -253,7 +258,10 @@ def _check_text(token: object, source: str) -> str:
 def _check_time(value: object, what: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"the {what} of the {source} must be a number, not {type(value).__name__}.")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        raise ValueError(f"the {what} of the {source} must be a number within float range.") from None
     if math.isnan(number):
         raise ValueError(f"the {what} of the {source} must be a number, not NaN.")
     return number
@@ -339,6 +347,14 @@ class TokenSnapshot:
     def empty(cls) -> TokenSnapshot:
         """A snapshot with no token: never fresh, always expired (so every call takes the slow path)."""
         return cls.build("", -math.inf, -math.inf)
+
+    def never_fresh(self) -> TokenSnapshot:
+        """The same token and public objects with ``refresh_on`` at minus infinity.
+
+        Published instead of the real snapshot while a shell must see the next call on its slow path (an
+        asyncio credential not yet bound to a running loop), without adding work to the fresh path.
+        """
+        return TokenSnapshot(self.token, self.expires_on, -math.inf, self.access_token, self.access_token_info)
 
     def with_refresh_on(self, refresh_on: float) -> TokenSnapshot:
         """The same token with another refresh time (e.g. the end of a retry gap)."""

@@ -9,21 +9,31 @@ is consumed in a done-callback so asyncio never reports it as unretrieved.
 The credential binds to the event loop it is created in, or to the loop of its first ``get_token`` when
 created outside one; after that loop closes it rebinds to the next (repeated ``asyncio.run``). Proactive
 refresh uses the bound loop's ``call_at`` and holds the credential weakly.
+
+A proactive credential that is not bound to a running loop (created outside one, or whose loop shut
+down) publishes its token as never fresh (``_park``), so its next call takes the slow path, binds to that
+call's loop and schedules the refresh there. A loop's shutdown is noticed through its async generator
+hooks: one small watcher generator per loop is closed by ``loop.shutdown_asyncgens()``, which
+``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio call before closing the loop. A loop closed without
+it (a bare ``loop.close()``) is noticed later, when the token leaves its fresh window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import os
+import threading
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from .._credential import _CLOSED, _Attempt, _CredentialCore
-from .._refresh import Action, TokenState, proactive_due, token_state
-from .._scheduler import Scheduler
+from .._credential import _Attempt, _CredentialCore
+from .._refresh import Action
+from .._scheduler import Scheduler, fork_generation
 from .._tokens import TokenInput, TokenSnapshot
 
 if TYPE_CHECKING:
@@ -77,16 +87,71 @@ def _consume(task: asyncio.Task[None]) -> None:
 
 def _background_fire(credential: CommunicationTokenCredential) -> None:
     """Called on the bound loop when a proactive credential's refresh is due."""
-    if credential._closed or credential._attempt is not None:
-        return
     loop = credential._loop
-    if loop is None or loop.is_closed():
-        return
-    snapshot = credential._snapshot
-    if token_state(snapshot, credential._clock()) is TokenState.FRESH:
-        credential._reschedule(proactive_due(snapshot, credential._jitter()))
-        return
-    credential._start(loop, background=True)
+    if loop is not None and credential._background_due(credential._clock()):
+        credential._start(loop, background=True)
+
+
+# -- noticing that a loop shuts down ------------------------------------------------------------------------
+
+# The proactive credentials bound to each loop that has a shutdown watcher. Keyed weakly; the values do not
+# reference the loop, so a closed loop and its entry are collected together.
+_watched: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[CommunicationTokenCredential]] = (
+    weakref.WeakKeyDictionary()
+)
+# Loops of several threads may bind credentials at once.
+_watched_lock = threading.Lock()
+# The timer that keeps a loop's watcher alive for as long as the loop is open: it never fires in practice
+# (about 35,000 years); loop.close() drops it, and the watcher with it.
+_WATCHER_KEEPALIVE: Final = 2.0**40
+
+
+def _reset_watched_lock() -> None:
+    global _watched_lock
+    # A parent thread may have held it at the fork; that thread does not exist in the child.
+    _watched_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_watched_lock)
+
+
+async def _park_at_shutdown(
+    loop: weakref.ref[asyncio.AbstractEventLoop], credentials: weakref.WeakSet[CommunicationTokenCredential]
+) -> AsyncGenerator[None, None]:
+    """Parks the credentials bound to ``loop`` when the loop closes its async generators (shutdown)."""
+    try:
+        yield
+    finally:
+        target = loop()
+        for credential in list(credentials):
+            if credential._loop is target:
+                credential._park()
+
+
+def _keep(_watcher: object) -> None:
+    """Holds a loop's watcher in a timer handle of that loop (it never runs)."""
+
+
+def _watch(loop: asyncio.AbstractEventLoop, credential: CommunicationTokenCredential) -> None:
+    """Make ``credential`` park when ``loop`` shuts down (best effort: some loops cannot be watched)."""
+    if getattr(loop, "_asyncgens_shutdown_called", False):
+        return  # too late: the loop is shutting down, and a new generator would only draw a warning
+    with _watched_lock:
+        try:
+            credentials = _watched.get(loop)
+        except TypeError:  # a loop that cannot be weakly referenced
+            return
+        if credentials is None:
+            credentials = weakref.WeakSet()
+            watcher = _park_at_shutdown(weakref.ref(loop), credentials)
+            # Running it to its first yield registers it with the loop's async generator hooks, so the
+            # loop's shutdown_asyncgens() closes it; held by the loop only, it dies with the loop.
+            with contextlib.suppress(StopIteration):
+                watcher.asend(None).send(None)
+            loop.call_at(loop.time() + _WATCHER_KEEPALIVE, _keep, watcher)
+            _watched[loop] = credentials
+        credentials.add(credential)
 
 
 class CommunicationTokenCredential(_CredentialCore):
@@ -165,7 +230,10 @@ class CommunicationTokenCredential(_CredentialCore):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # bound, and proactive refresh started, by the first get_token
+            # Bound, and proactive refresh started, by the first get_token: parking sends it to the slow path.
+            if self._proactive:
+                self._park()
+            return
         self._bind(loop)
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
@@ -199,13 +267,8 @@ class CommunicationTokenCredential(_CredentialCore):
         A refresh in flight is cancelled and awaited; callers waiting for it get ``RuntimeError``.
         Idempotent. In Entra mode the exchanger is closed too.
         """
-        if self._closed:
+        if not self._mark_closed():
             return
-        self._closed = True
-        self._snapshot = _CLOSED
-        entry, self._entry = self._entry, None
-        if entry is not None:
-            entry.cancel()
         attempt, self._attempt = self._attempt, None
         if attempt is not None:
             attempt.done = True
@@ -240,12 +303,19 @@ class CommunicationTokenCredential(_CredentialCore):
         return _LoopScheduler(self._loop, self._clock)
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        # A refresh of a closed loop can never finish: forget it rather than wait on it forever.
-        self._attempt = None
-        self._task = None
+        """Bind to ``loop`` (or, parked on it, resume there) and schedule the proactive refresh."""
+        generation = fork_generation()
+        if self._loop is not loop or self._generation != generation:
+            self._loop = loop
+            self._generation = generation
+            # A refresh of a closed loop (or of the parent process) can never finish: forget it rather
+            # than wait on it forever.
+            self._attempt = None
+            self._task = None
+        self._unpark()
         if self._proactive and not self._closed:
             self._reschedule(self._first_due())
+            _watch(loop, self)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         try:
@@ -257,8 +327,13 @@ class CommunicationTokenCredential(_CredentialCore):
                 "azure.communication.common.CommunicationTokenCredential there."
             ) from None
         bound = self._loop
-        if bound is not loop:
-            if bound is not None and not bound.is_closed():
+        if bound is not loop or self._parked is not None:
+            if (
+                bound is not None
+                and bound is not loop
+                and not bound.is_closed()
+                and self._generation == fork_generation()  # a forked child never runs the parent's loop
+            ):
                 raise RuntimeError(
                     f"This {type(self).__name__} is bound to another event loop that is still open; "
                     "create one credential per event loop."
@@ -303,7 +378,7 @@ class CommunicationTokenCredential(_CredentialCore):
             raise self._reentrant_error()
         action = self._decide(self._clock())
         if action is Action.RETURN_CACHED:
-            return self._snapshot
+            return self._current()
         if action is Action.RAISE_LAST_ERROR:
             self._raise_last_failure()
         if action is Action.REFRESH:

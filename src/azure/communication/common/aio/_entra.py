@@ -33,7 +33,8 @@ class AsyncEntraTokenExchanger:
 
     Args:
         resource_endpoint: The Communication Services resource, e.g.
-            ``https://<resource>.communication.azure.com`` (http is accepted, e.g. for a local emulator).
+            ``https://<resource>.communication.azure.com``, with no path beyond ``/`` (http is accepted,
+            e.g. for a local emulator).
         token_credential: An azure-core ``AsyncTokenCredential`` for the Entra user.
         scopes: As for :class:`azure.communication.common._entra.EntraTokenExchanger`.
         **pipeline_kwargs: azure-core pipeline options: ``transport``, ``retry_total``,
