@@ -6,9 +6,10 @@ when a secret shows up in one:
 - A handler on the root logger (the root and the library's loggers are set to DEBUG) formats and keeps every
   record, with the test that was running when it was logged.
 - Secrets get registered through the ``secret_registry`` fixture (``secret_registry.register(key)``); the
-  well-known test secrets are registered automatically: the published vector key ``pw==``, and every access
-  key, key credential and JWT literal written in the source of the collected test modules, and the access key
-  of every in-process emulator (its ``start`` is wrapped for the session).
+  well-known test secrets are registered automatically: the published vector key ``pw==``; every access
+  key, key credential and JWT literal written in the source of the collected test modules; the values of
+  their module constants named like secrets (``KEY``, ``WRONG_KEY``, ``ENTRA_TOKENS``, computed or not); and
+  the access key of every in-process emulator (its ``start`` is wrapped for the session).
 - Besides registered secrets, two shapes are leaks wherever they appear in a log record: a whole JWT
   (three base64url segments starting ``eyJ``), and a connection string's ``accesskey=`` with an unmasked value.
 - After each test, the records logged while it ran are scanned against every secret registered so far; a hit
@@ -25,10 +26,13 @@ holds DEBUG records of other libraries (asyncio, aiohttp, urllib3); filter on ``
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +65,12 @@ SCANNED_LOGGERS = (
 # A whole JWT: two base64url JSON segments and a (possibly empty) signature. The library never logs one.
 JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 # A connection string's key with a value that is not masked (masks start with '*' or '<').
-ACCESS_KEY_PATTERN = re.compile(r"accesskey\s*=\s*(?![*<])([A-Za-z0-9+/]{2,}={0,2})", re.IGNORECASE)
+ACCESS_KEY_PATTERN = re.compile(r"accesskey\s*=\s*(?![*<])(?=[A-Za-z0-9+/=]{4})([A-Za-z0-9+/]+={0,2})", re.IGNORECASE)
 
 # Shorter secrets are matched only as whole base64 words, so that 'pw==' does not match inside other text.
 _SHORT_SECRET = 8
-_B64_CHARS = r"A-Za-z0-9+/=_\-"
+_B64_WORD = r"A-Za-z0-9+/_\-"
+_B64_CHARS = _B64_WORD + "="
 
 # Source patterns for the well-known test secrets written as literals in test modules.
 _SOURCE_SECRET_PATTERNS = (
@@ -127,7 +132,8 @@ class SecretRegistry:
                 self._secrets[text] = label or f"secret ({_describe(text)})"
             if not known:
                 if len(text) < _SHORT_SECRET:
-                    self._short[text] = re.compile(rf"(?<![{_B64_CHARS}]){re.escape(text)}(?![{_B64_CHARS}])")
+                    # '=' only ends base64, so it may precede a short secret ("accesskey=pw==").
+                    self._short[text] = re.compile(rf"(?<![{_B64_WORD}]){re.escape(text)}(?![{_B64_CHARS}])")
                 else:
                     self._by_tail.setdefault(text[-_SHORT_SECRET:], []).append(text)
         return value
@@ -232,7 +238,7 @@ _FIRST_RECORD = pytest.StashKey[int]()
 
 
 def scan_records(records: Iterable[KeptRecord], registry: SecretRegistry) -> list[Finding]:
-    """Scan kept records for registered secrets and leak shapes; one string search per secret."""
+    """Scan kept records for registered secrets and leak shapes, one joined text per (test, logger)."""
     records = list(records)
     if not records:
         return []
@@ -256,27 +262,46 @@ def _register_source_secrets(paths: Iterable[Path], registry: SecretRegistry) ->
         for pattern in _SOURCE_SECRET_PATTERNS:
             for match in pattern.finditer(source):
                 value = match.group(1) if pattern.groups else match.group(0)
-                registry.register(value, f"a literal secret of {path.name} ({_describe(value)})")
+                # Short literals ("accesskey=bad") are deliberate junk in error-path tests, and would match
+                # ordinary words; the short well-known keys are registered by name instead.
+                if len(value) >= _SHORT_SECRET:
+                    registry.register(value, f"a literal secret of {path.name} ({_describe(value)})")
 
 
 def _wrap_emulator_start() -> None:
     """Register the access key of every in-process emulator (when the emulator is installed)."""
     try:
         from azure.communication.common.emulator import Emulator
-    except Exception:  # the emulator extra is optional, and the module may not exist yet
-        return
-    start = getattr(Emulator, "start", None)
-    if start is None or getattr(start, "_acs_secret_scan", False):
+    except Exception:  # the emulator extra is optional
         return
 
-    def registering_start(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = start(self, *args, **kwargs)
-        key = getattr(self, "access_key", None)
-        REGISTRY.register(key, "an emulator access key")
-        return result
+    def registering(method: Any) -> Any:
+        if method is None or getattr(method, "_acs_secret_scan", False):
+            return method
+        if inspect.iscoroutinefunction(method):
 
-    registering_start._acs_secret_scan = True  # type: ignore[attr-defined]
-    Emulator.start = registering_start
+            async def registering_astart(self: Any, *args: Any, **kwargs: Any) -> Any:
+                result = await method(self, *args, **kwargs)
+                REGISTRY.register(getattr(self, "access_key", None), "an emulator access key")
+                return result
+
+            wrapper: Any = registering_astart
+        else:
+
+            def registering_start(self: Any, *args: Any, **kwargs: Any) -> Any:
+                result = method(self, *args, **kwargs)
+                REGISTRY.register(getattr(self, "access_key", None), "an emulator access key")
+                return result
+
+            wrapper = registering_start
+        wrapper._acs_secret_scan = True
+        functools.update_wrapper(wrapper, method)
+        return wrapper
+
+    # Both ways in: start() (a thread) and astart() (``async with``, on the caller's loop).
+    for name in ("start", "astart"):
+        if hasattr(Emulator, name):
+            setattr(Emulator, name, registering(getattr(Emulator, name)))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -300,8 +325,35 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         logger.removeHandler(KEEPER)
 
 
+_SECRET_NAME = re.compile(r"^[A-Z0-9_]*(?:KEY|TOKEN|SECRET)S?$|^[A-Z0-9_]*(?:KEY|TOKEN|SECRET)_[A-Z0-9_]*$")
+_NOT_SECRET_NAME = re.compile(r"LIFETIME|PATTERN|_NAME|_ENV|HEADER|LENGTH|SIZE|COUNT")
+
+
+def _looks_secret(value: str) -> bool:
+    # Key and token constants are base64 or contain digits; ordinary words ("accesskey", "communicationUser")
+    # that share a constant's name pattern are not secrets and would only cause false findings.
+    return len(value) >= _SHORT_SECRET and (any(c.isdigit() or c in "+/=" for c in value) or "secret" in value)
+
+
+def _register_module_secrets(modules: Iterable[Any], registry: SecretRegistry) -> None:
+    """Register the values of module constants named like secrets (``KEY``, ``WRONG_KEY``, ``ENTRA_TOKENS``),
+    including those computed at import (``base64.b64encode(...)``) that no source pattern sees."""
+    for module in modules:
+        for name, value in vars(module).items():
+            if not _SECRET_NAME.match(name) or _NOT_SECRET_NAME.search(name):
+                continue
+            values = value if isinstance(value, (tuple, list, frozenset, set)) else (value,)
+            for item in values:
+                if isinstance(item, bytes):
+                    item = item.decode("utf-8", "replace")
+                if isinstance(item, str) and _looks_secret(item):
+                    registry.register(item, f"{module.__name__}.{name} ({_describe(item)})")
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     _register_source_secrets({Path(item.path) for item in session.items}, REGISTRY)
+    modules = {id(m): m for item in session.items if (m := getattr(item, "module", None)) is not None}
+    _register_module_secrets(modules.values(), REGISTRY)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -326,17 +378,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report  # type: ignore[return-value]
 
 
+_session_scan: dict[str, Any] = {}
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    findings = scan_records(KEEPER.records, REGISTRY)
-    if not findings:
+    started = time.perf_counter()
+    findings = list(dict.fromkeys(scan_records(KEEPER.records, REGISTRY)))
+    _session_scan.update(
+        records=len(KEEPER.records),
+        secrets=len(REGISTRY),
+        findings=findings,
+        seconds=time.perf_counter() - started,
+    )
+    if findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _session_scan:
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["SECRET SCAN: secrets found in log records of this session:"]
-    lines.extend(f"  {finding}" for finding in dict.fromkeys(findings))
-    for line in lines:
-        if reporter is not None:
-            reporter.write_line(line, red=True)
-    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    findings = _session_scan["findings"]
+    terminalreporter.write_line(
+        f"secret scan: {_session_scan['records']} log records against {_session_scan['secrets']} secrets "
+        f"and the leak shapes, {len(findings)} findings ({_session_scan['seconds']:.1f} s)",
+        red=bool(findings),
+    )
+    if findings:
+        terminalreporter.write_line("SECRET SCAN: secrets found in log records of this session:", red=True)
+        for finding in findings:
+            terminalreporter.write_line(f"  {finding}", red=True)
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ class Case:
     status: frozenset[int]
     # The request ends (EOF) before it is complete: the server may close without answering.
     may_close: bool = False
-    # aiohttp's HTTP parser rejects the request before the application sees it (see PARSER_LEVEL_GAP).
+    # aiohttp's HTTP parser rejects the request before the application sees it (see below).
     parser_level: bool = False
 
 
@@ -108,10 +108,9 @@ def case(
     *,
     may_close: bool = False,
     parser_level: bool = False,
-    marks: Any = (),
 ) -> Any:
     codes = frozenset({status} if isinstance(status, int) else status)
-    return pytest.param(Case(name, build, codes, may_close, parser_level), id=name, marks=marks)
+    return pytest.param(Case(name, build, codes, may_close, parser_level), id=name)
 
 
 # aiohttp's HTTP parser refuses some requests (malformed framing, oversized request lines or header

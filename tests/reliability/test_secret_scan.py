@@ -6,6 +6,7 @@ fixtures' types), so the planted leaks never reach the session-wide scan.
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
@@ -16,6 +17,10 @@ CONNECTION_STRING = "endpoint=https://scan.example/;accesskey=c2NhbnNlY3JldGtleQ
 KEY_LITERAL = 'AzureKeyCredential("bGl0ZXJhbGtleTEyMzQ=")'
 PLANTED = "c2VjcmV0LXBsYW50ZWQtaW4tYS10ZXN0"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJleHAiOjE3MDAwMDAwMDB9.c2lnbmF0dXJl"
+# Module constants named like secrets are registered too, computed or not; ordinary words are not.
+COMPUTED_KEY = base64.b64encode(b"computed at import time").decode()
+FIELD_KEYS = ("endpoint", "accesskey", "communicationUser")
+ACCESS_TOKEN_LIFETIME = 3600.0
 
 
 @pytest.fixture
@@ -128,6 +133,9 @@ def test_literal_secrets_of_test_modules_are_registered_automatically(secret_reg
     assert "bGl0ZXJhbGtleTEyMzQ=" in secret_registry
     assert JWT in secret_registry
     assert "pw==" in secret_registry
+    assert COMPUTED_KEY in secret_registry
+    assert not any(word in secret_registry for word in FIELD_KEYS)
+    assert ACCESS_TOKEN_LIFETIME not in secret_registry
 
 
 LEAKY_TESTS = """
@@ -191,3 +199,12 @@ def test_a_leak_fails_its_test_and_the_session(tmp_path: Any) -> None:
     assert "SECRET SCAN: secrets found in log records of this session" in output
     # The report names the secret, never quotes it (pytest's own captured-log section is turned off).
     assert "bGVha3ktdGVzdC1rZXktdmFsdWU=" not in output.replace('KEY = "bGVha3ktdGVzdC1rZXktdmFsdWU="', "")
+
+
+async def test_emulator_keys_are_registered_however_it_starts(secret_registry: Any) -> None:
+    from azure.communication.common.emulator import Emulator
+
+    with Emulator() as threaded:
+        assert threaded.access_key in secret_registry
+    async with Emulator() as on_this_loop:
+        assert on_this_loop.access_key in secret_registry

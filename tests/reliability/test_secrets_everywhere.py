@@ -195,10 +195,22 @@ def _credential_sync(known: dict[str, str], emulator: Emulator, ev: Evidence) ->
         resource_endpoint=emulator.endpoint, token_credential=Entra(), logging_enable=True
     ) as entra:
         ev.keep(entra, entra.get_token())
+    ev.expect(
+        lambda: common.CommunicationTokenCredential(
+            resource_endpoint=emulator.endpoint + "/wrong-path/", token_credential=Entra()
+        ),
+        ValueError,
+    )
+
+    class RefusedEntra:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            # Not a JWT: the emulator refuses the exchange (401), the credential raises for it.
+            return AccessToken(known["opaque_token"], int(time.time()) + 3600)
+
     with common.CommunicationTokenCredential(
-        resource_endpoint=emulator.endpoint + "/wrong-path/", token_credential=Entra(), retry_total=0
-    ) as wrong:
-        ev.expect(wrong.get_token, Exception)
+        resource_endpoint=emulator.endpoint, token_credential=RefusedEntra(), retry_total=0
+    ) as refused:
+        ev.expect(refused.get_token, Exception)
     ev.expect(
         lambda: common.CommunicationTokenCredential(
             resource_endpoint=emulator.endpoint, token_credential=Entra(), scopes=["https://evil.example/.default"]
