@@ -51,7 +51,11 @@ bench: $(VENV)/.dev-stamp
 soak: $(VENV)/.dev-stamp
 	ACS_SOAK_SECONDS=120 $(BIN)/pytest -q -p no:cacheprovider -m soak tests/reliability --timeout=900 -o addopts=""
 
-fuzz: $(VENV)/.dev-stamp
+$(VENV)/.fuzz-stamp: pyproject.toml $(VENV)/.dev-stamp
+	$(PIP) install -e ".[fuzz]"
+	@touch $@
+
+fuzz: $(VENV)/.fuzz-stamp
 	ACS_FUZZ_EXAMPLES=20000 $(BIN)/pytest -q -p no:cacheprovider tests/reliability/test_fuzz.py --timeout=1800 -o addopts=""
 
 format: $(VENV)/.dev-stamp

@@ -551,8 +551,7 @@ def test_hostile_request_gets_a_4xx_json_error_and_changes_nothing(
     if expected_signature:
         assert expected_signature not in new_records
     _serves_a_valid_request(ctx)
-    if not hostile.may_close:
-        assert ctx.emulator.unexpected_errors == unexpected_before
+    assert ctx.emulator.unexpected_errors == unexpected_before
     assert ctx.emulator._identity_rows() == rows_before
 
 

@@ -144,6 +144,13 @@ class IdentityService:
                 return _error(exc.status, exc.code, exc.message)
             except web.HTTPException as exc:
                 return self._http_exception(exc)
+            except ConnectionError as exc:
+                # The client hung up mid-request (e.g. a body cut short): nobody is left to answer,
+                # and it is the client's doing, not the emulator's.
+                logger.debug(
+                    "Client went away (%s) during %s %s", type(exc).__name__, request.method, request.rel_url.path
+                )
+                return _error(400, "BadRequest", "The connection was closed before the request was complete.")
             except Exception as exc:
                 # A safety net, not a code path: log the type only (the text could quote input).
                 self.unexpected_errors += 1
