@@ -8,8 +8,10 @@ from typing import Any
 
 from azure.communication.common import CommunicationCloudEnvironment, CommunicationIdentifierKind
 
-# The repository is cloned next to shared/ (locally and in CI); a missing file is an error, not a skip.
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "js-common-2.5.0.json"
+# A copy of ../shared/vectors/js-common-2.5.0.json travels with the repository, so a clone runs anywhere;
+# when the shared original sits beside the clone (locally and in CI), the copy must be identical.
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "js-common-2.5.0.json"
+SHARED_VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "js-common-2.5.0.json"
 JS_UNDEFINED = "__undefined__"
 
 
