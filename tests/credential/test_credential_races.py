@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from token_credential_helpers import EPOCH, FakeClock, ManualScheduler, make_jwt
+from token_credential_helpers import wait_for as _wait_for
 
 from azure.communication.common import CommunicationTokenCredential
 from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
@@ -60,14 +59,6 @@ class AsyncBlockingRefresher:
         if isinstance(self.result, BaseException):
             raise self.result
         return self.result
-
-
-def _wait_for(predicate: Callable[[], bool]) -> None:
-    """Poll thread state (not a timer) until ``predicate`` holds."""
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
 
 
 def _waiters(credential: CommunicationTokenCredential) -> int:

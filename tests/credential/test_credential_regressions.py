@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from token_credential_helpers import EPOCH, FakeClock, ManualScheduler, Refresher, make_jwt
+from token_credential_helpers import wait_for as _wait_for
 
 from azure.communication.common import CommunicationTokenCredential, _scheduler
 from azure.communication.common._refresh import PROACTIVE_WINDOW
@@ -36,14 +37,6 @@ from azure.communication.common.aio import CommunicationTokenCredential as Async
 HOUR = 3600.0
 LOGGER = "azure.communication.common"
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-
-
-def _wait_for(predicate: Callable[[], bool]) -> None:
-    """Poll thread state (not a timer) until ``predicate`` holds."""
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.001)
 
 
 def _fork() -> int:

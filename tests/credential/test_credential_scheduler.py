@@ -11,11 +11,11 @@ import time
 import tracemalloc
 import warnings
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from token_credential_helpers import EPOCH, FakeClock, make_jwt
+from token_credential_helpers import wait_for as _wait_for
 
 from azure.communication.common import CommunicationTokenCredential, _scheduler
 from azure.communication.common._scheduler import TimerScheduler, default_scheduler
@@ -26,13 +26,6 @@ HOUR = 3600.0
 
 class Owner:
     """Something a scheduler can hold weakly."""
-
-
-def _wait_for(predicate: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.002)
 
 
 def _settled(credential: CommunicationTokenCredential) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,14 @@ def make_jwt(exp: float | None = None, *, pad: bool = False, **claims: Any) -> s
     header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode(), pad=pad)
     body = b64url(json.dumps(payload).encode(), pad=pad)
     return f"{header}.{body}.c2lnbmF0dXJl"
+
+
+def wait_for(predicate: Callable[[], bool]) -> None:
+    """Poll thread state (not a timer: nothing here waits for time to pass) until ``predicate`` holds."""
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.001)
 
 
 class FakeClock:
