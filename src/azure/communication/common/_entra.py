@@ -229,7 +229,33 @@ def pipeline_kwargs_for(pipeline_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class EntraTokenExchanger:
+class ExchangerBase:
+    """What the sync and async exchangers share: the target, a repr without tokens, no pickling."""
+
+    _target: ExchangeTarget
+    _closed: bool
+
+    @property
+    def resource_endpoint(self) -> str:
+        """The resource endpoint, without a trailing ``/``."""
+        return self._target.resource_endpoint
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The Entra scopes asked for."""
+        return self._target.scopes
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(resource_endpoint={self._target.resource_endpoint!r}, "
+            f"scopes={list(self._target.scopes)!r}, closed={self._closed})"
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} cannot be pickled: it holds a credential and a pipeline.")
+
+
+class EntraTokenExchanger(ExchangerBase):
     """Exchanges an Entra ID token for an ACS user access token, for the credential's Entra mode.
 
     Each call asks ``token_credential`` for an Entra token (so a changed Entra token is exchanged anew)
@@ -276,22 +302,6 @@ class EntraTokenExchanger:
         self._pipeline: Pipeline[HttpRequest, HttpResponse] = Pipeline(transport, policies)
         self._closed = False
 
-    @property
-    def resource_endpoint(self) -> str:
-        """The resource endpoint, without a trailing ``/``."""
-        return self._target.resource_endpoint
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        """The Entra scopes asked for."""
-        return self._target.scopes
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(resource_endpoint={self._target.resource_endpoint!r}, "
-            f"scopes={list(self._target.scopes)!r}, closed={self._closed})"
-        )
-
     def __call__(self) -> AccessTokenInfo:
         """Get an Entra token and exchange it for an ACS token.
 
@@ -323,6 +333,3 @@ class EntraTokenExchanger:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __reduce__(self) -> Any:
-        raise TypeError(f"{type(self).__name__} cannot be pickled: it holds a credential and a pipeline.")

@@ -10,7 +10,7 @@ from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncRetryPolicy
 
-from .._entra import ExchangeTarget, build_policies, parse_exchange_response, pipeline_kwargs_for
+from .._entra import ExchangerBase, ExchangeTarget, build_policies, parse_exchange_response, pipeline_kwargs_for
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncEntraTokenExchanger"]
 
 
-class AsyncEntraTokenExchanger:
+class AsyncEntraTokenExchanger(ExchangerBase):
     """Exchanges an Entra ID token for an ACS user access token, for the asyncio credential's Entra mode.
 
     Each call awaits ``token_credential.get_token`` (so a changed Entra token is exchanged anew) and posts
@@ -71,22 +71,6 @@ class AsyncEntraTokenExchanger:
         policies = build_policies(AsyncRetryPolicy(**self._kwargs), self._kwargs)
         return AsyncPipeline(transport, policies)
 
-    @property
-    def resource_endpoint(self) -> str:
-        """The resource endpoint, without a trailing ``/``."""
-        return self._target.resource_endpoint
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        """The Entra scopes asked for."""
-        return self._target.scopes
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(resource_endpoint={self._target.resource_endpoint!r}, "
-            f"scopes={list(self._target.scopes)!r}, closed={self._closed})"
-        )
-
     async def __call__(self) -> AccessTokenInfo:
         """Get an Entra token and exchange it for an ACS token.
 
@@ -132,6 +116,3 @@ class AsyncEntraTokenExchanger:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    def __reduce__(self) -> Any:
-        raise TypeError(f"{type(self).__name__} cannot be pickled: it holds a credential and a pipeline.")
