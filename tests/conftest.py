@@ -49,6 +49,13 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
+# Every server in the suite is on loopback: an environment proxy must never see those requests. Done at
+# import, before any test module is collected, so clients built at import time and subprocesses inherit it.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Secret scan

@@ -1,8 +1,9 @@
 """A real HTTP/1.1 server on 127.0.0.1 that verifies HMAC signatures from the raw bytes it receives.
 
 It reads the request line, headers and body straight off the socket (no framework in between that could
-normalise the target), recomputes the signature with ``_signing`` from the raw request target, the received
-``Host`` header and the received body bytes, and answers 200 (valid) or 401 (invalid) with a JSON report of
+normalise the target), recomputes the signature with the standard library (never the library's own
+``_signing``, so a bug there cannot verify itself) from the raw request target, the received ``Host``
+header and the received body bytes, and answers 200 (valid) or 401 (invalid) with a JSON report of
 what it saw. Scripted answers (e.g. 503 with ``Retry-After: 0``) can be queued to exercise retries.
 """
 
@@ -11,18 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
-
-from azure.communication.common._signing import (
-    authorization_header,
-    compute_signature,
-    content_hash,
-    string_to_sign,
-)
 
 
 @dataclass(frozen=True)
@@ -129,12 +125,20 @@ class SigningServer:
         return await reader.readexactly(int(headers.get("content-length", "0")))
 
     def _verify(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
-        body_hash = content_hash(body)
+        # Computed here with the stdlib from the published scheme, not with the library's ``_signing``:
+        # a bug in the signing core must not be able to verify itself.
+        body_hash = base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
         if headers.get("x-ms-content-sha256") != body_hash:
             return False
-        to_sign = string_to_sign(method, target, headers.get("x-ms-date", ""), headers.get("host", ""), body_hash)
+        date, host = headers.get("x-ms-date", ""), headers.get("host", "")
+        to_sign = f"{method.upper()}\n{target}\n{date};{host};{body_hash}".encode()
         received = headers.get("authorization")
-        return any(received == authorization_header(compute_signature(key, to_sign)) for key in self.accepted_keys)
+        for key in self.accepted_keys:
+            signature = base64.b64encode(hmac.new(key, to_sign, hashlib.sha256).digest()).decode("ascii")
+            expected = f"HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature}"
+            if received == expected:
+                return True
+        return False
 
     def last(self) -> Seen:
         return self.seen[-1]

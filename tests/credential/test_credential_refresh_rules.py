@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -32,6 +33,11 @@ from azure.communication.common._refresh import (
 from azure.communication.common._tokens import ParsedToken, TokenSnapshot
 
 NOW = EPOCH
+
+
+def test_expired_result_message_is_the_public_text() -> None:
+    # Callers may match on this text: pinned here once so a change to it is a deliberate one.
+    assert EXPIRED_RESULT_MESSAGE == "The token returned from the token_refresher is expired."
 
 
 def test_windows_are_the_js_values() -> None:
@@ -178,7 +184,7 @@ def test_initial_snapshot() -> None:
 
 
 def test_accept_refreshed_rejects_expired_tokens() -> None:
-    with pytest.raises(ValueError, match=f"^{EXPIRED_RESULT_MESSAGE}$"):
+    with pytest.raises(ValueError, match=f"^{re.escape(EXPIRED_RESULT_MESSAGE)}$"):
         accept_refreshed(ParsedToken("t", NOW), NOW, ON_DEMAND_WINDOW)
     snapshot = accept_refreshed(ParsedToken("t", NOW + 3600, NOW + 60), NOW, ON_DEMAND_WINDOW)
     assert (snapshot.expires_on, snapshot.refresh_on) == (NOW + 3600, NOW + 60)

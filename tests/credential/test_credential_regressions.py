@@ -705,6 +705,8 @@ async def test_refresh_that_ends_while_parked_is_kept_for_the_next_loop(clock: F
     await credential.close()
 
 
+# pyproject ignores ResourceWarning suite-wide; this test is about one, so it turns it back into an error.
+@pytest.mark.filterwarnings("error::ResourceWarning")
 def test_binding_to_a_loop_that_already_shut_down_its_generators_draws_no_warning(clock: FakeClock) -> None:
     token = make_jwt(EPOCH + HOUR)
 
@@ -715,7 +717,7 @@ def test_binding_to_a_loop_that_already_shut_down_its_generators_draws_no_warnin
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(loop.shutdown_asyncgens())
-        # A new async generator on this loop would be a ResourceWarning (an error in this suite).
+        # A new async generator on this loop would be a ResourceWarning (an error in this test).
         assert loop.run_until_complete(credential.get_token()).token == token
         assert credential._loop is loop
         loop.run_until_complete(credential.close())

@@ -7,6 +7,7 @@ import copy
 import logging
 import math
 import pickle
+import re
 from typing import Any
 
 import pytest
@@ -219,7 +220,7 @@ async def test_expired_refresher_result_is_a_value_error_and_the_cache_is_kept(
     assert (await flavor.get(credential)).token == initial  # stale: the failure is tolerated
     assert refresher.calls == 1
     clock.set(EPOCH + HOUR)
-    with pytest.raises(ValueError, match=f"^{EXPIRED_RESULT_MESSAGE}$"):
+    with pytest.raises(ValueError, match=f"^{re.escape(EXPIRED_RESULT_MESSAGE)}$"):
         await flavor.get(credential)
 
 

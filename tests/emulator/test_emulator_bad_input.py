@@ -46,7 +46,8 @@ UNKNOWN_ID = path_id("8:acs:00000000-0000-0000-0000-000000000000_unknown")
 
 
 def _later(seconds: float) -> dict[str, Any]:
-    return {"date": format_date(time.time() + seconds)}
+    # Only the offset: the date is formatted when the request is sent, not at collection time.
+    return {"date_offset": seconds}
 
 
 def _bearer(token: str) -> dict[str, Any]:
@@ -361,6 +362,8 @@ def seeded() -> Iterator[tuple[Emulator, str]]:
 
 def _send_case(emu: Emulator, raw_id: str, case: Case) -> Reply:
     options = {"key": emu.access_key, **case.options}
+    if "date_offset" in options:
+        options["date"] = format_date(time.time() + options.pop("date_offset"))
     target = case.target.replace("{id}", path_id(raw_id))
     return send(emu.port, case.method, target, case.body, **options)
 

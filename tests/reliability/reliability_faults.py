@@ -8,6 +8,7 @@ refreshes run only when the test calls ``run_due``. Nothing here sleeps to wait 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import secrets
 import threading
@@ -184,6 +185,9 @@ class Flavour:
     async def close(self, credential: Any) -> None:
         raise NotImplementedError
 
+    def shutdown(self) -> None:
+        """Release what the flavour started for the test (called after each test)."""
+
 
 async def settle(rounds: int = 5) -> None:
     """Let ready tasks run (refreshers here finish without real I/O, within a few loop iterations)."""
@@ -203,8 +207,18 @@ class SyncFlavour(Flavour):
         result: AccessToken = credential.get_token()
         return result
 
+    def __init__(self) -> None:
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _in_thread(self, call: Callable[[], Any]) -> asyncio.Future[Any]:
+        # A dedicated pool: asyncio's default executor has few workers on 2 cores, so with a refresh
+        # hanging, some "waiters" would sit in its queue and never call get_token at all.
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="flavour")
+        return asyncio.get_running_loop().run_in_executor(self._executor, call)
+
     def start_get_token(self, credential: Any) -> asyncio.Future[AccessToken]:
-        return asyncio.ensure_future(asyncio.to_thread(credential.get_token))
+        return self._in_thread(credential.get_token)
 
     async def run_due(self, scheduler: ManualScheduler, *, in_background: bool = False) -> list[Any]:
         due = scheduler.pop_due()
@@ -214,12 +228,18 @@ class SyncFlavour(Flavour):
                 callback(owner)
 
         if in_background:
-            return [asyncio.ensure_future(asyncio.to_thread(run))]
+            return [self._in_thread(run)]
         run()
         return []
 
     async def close(self, credential: Any) -> None:
         credential.close()
+
+    def shutdown(self) -> None:
+        # Every test releases its hanging refreshers and closes its credential first: the threads end.
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 class AsyncFlavour(Flavour):

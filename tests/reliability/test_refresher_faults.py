@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -80,6 +80,15 @@ SCENARIOS: dict[str, tuple[Callable[[RefresherScript, int, float], Any], tuple[t
 }
 
 flavours = pytest.mark.parametrize("flavour", FLAVOURS, ids=lambda f: f.name)
+
+
+@pytest.fixture(autouse=True)
+def _shutdown_flavours() -> Iterator[None]:
+    yield
+    for flavour in FLAVOURS:
+        flavour.shutdown()
+
+
 scenarios = pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 
 
