@@ -235,6 +235,24 @@ class ExchangerBase:
     _target: ExchangeTarget
     _closed: bool
 
+    def _setup(
+        self,
+        resource_endpoint: str,
+        token_credential: object,
+        scopes: Sequence[str] | None,
+        pipeline_kwargs: dict[str, Any],
+        credential_type: str,
+    ) -> dict[str, Any]:
+        """Validate the arguments both flavours take; return the pipeline kwargs ready for the policies."""
+        self._target = ExchangeTarget.create(resource_endpoint, scopes)
+        if not callable(getattr(token_credential, "get_token", None)):
+            raise TypeError(
+                f"token_credential must be an azure-core {credential_type} (with get_token), "
+                f"not {type(token_credential).__name__}."
+            )
+        self._closed = False
+        return pipeline_kwargs_for(pipeline_kwargs)
+
     @property
     def resource_endpoint(self) -> str:
         """The resource endpoint, without a trailing ``/``."""
@@ -284,14 +302,8 @@ class EntraTokenExchanger(ExchangerBase):
         scopes: Sequence[str] | None = None,
         **pipeline_kwargs: Any,
     ) -> None:
-        self._target = ExchangeTarget.create(resource_endpoint, scopes)
-        if not callable(getattr(token_credential, "get_token", None)):
-            raise TypeError(
-                "token_credential must be an azure-core TokenCredential (with get_token), "
-                f"not {type(token_credential).__name__}."
-            )
+        kwargs = self._setup(resource_endpoint, token_credential, scopes, pipeline_kwargs, "TokenCredential")
         self._credential = token_credential
-        kwargs = pipeline_kwargs_for(pipeline_kwargs)
         transport: HttpTransport[Any, Any] | None = kwargs.pop("transport", None)
         if transport is None:
             # Imported here: the core package must not need requests unless this default is used.
@@ -300,7 +312,6 @@ class EntraTokenExchanger(ExchangerBase):
             transport = RequestsTransport(**kwargs)
         policies = build_policies(RetryPolicy(**kwargs), kwargs)
         self._pipeline: Pipeline[HttpRequest, HttpResponse] = Pipeline(transport, policies)
-        self._closed = False
 
     def __call__(self) -> AccessTokenInfo:
         """Get an Entra token and exchange it for an ACS token.

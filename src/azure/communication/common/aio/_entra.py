@@ -10,7 +10,7 @@ from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncRetryPolicy
 
-from .._entra import ExchangerBase, ExchangeTarget, build_policies, parse_exchange_response, pipeline_kwargs_for
+from .._entra import ExchangerBase, build_policies, parse_exchange_response
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -52,19 +52,12 @@ class AsyncEntraTokenExchanger(ExchangerBase):
         scopes: Sequence[str] | None = None,
         **pipeline_kwargs: Any,
     ) -> None:
-        self._target = ExchangeTarget.create(resource_endpoint, scopes)
-        if not callable(getattr(token_credential, "get_token", None)):
-            raise TypeError(
-                "token_credential must be an azure-core AsyncTokenCredential (with get_token), "
-                f"not {type(token_credential).__name__}."
-            )
+        self._kwargs = self._setup(resource_endpoint, token_credential, scopes, pipeline_kwargs, "AsyncTokenCredential")
         self._credential = token_credential
-        self._kwargs = pipeline_kwargs_for(pipeline_kwargs)
         transport: AsyncHttpTransport[Any, Any] | None = self._kwargs.pop("transport", None)
         self._pipeline: AsyncPipeline[HttpRequest, AsyncHttpResponse] | None = None
         if transport is not None:
             self._pipeline = self._new_pipeline(transport)
-        self._closed = False
 
     def _new_pipeline(self, transport: AsyncHttpTransport[Any, Any]) -> AsyncPipeline[HttpRequest, AsyncHttpResponse]:
         # Fresh policies each time: a pipeline links its HTTP policies together, so they are not shared.
