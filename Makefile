@@ -20,25 +20,27 @@ help:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade "pip>=24"
+	$(PIP) install --upgrade "pip>=25.1"
 
-$(VENV)/.demo-stamp: pyproject.toml | $(PY)
-	$(PIP) install -e ".[aio,emulator,requests]"
+# Both distributions of the repository, editable: the library and the emulator (emulator/).
+$(VENV)/.demo-stamp: pyproject.toml emulator/pyproject.toml | $(PY)
+	$(PIP) install -e ".[aio,requests]" -e ./emulator
 	@touch $@
 
-$(VENV)/.dev-stamp: pyproject.toml | $(PY)
-	$(PIP) install -e ".[dev]"
+# Development tools are PEP 735 dependency groups (pip >= 25.1), not published extras.
+$(VENV)/.dev-stamp: pyproject.toml emulator/pyproject.toml | $(PY)
+	$(PIP) install -e ".[aio,httpx,requests]" -e ./emulator --group dev
 	@touch $(VENV)/.demo-stamp $@
 
 demo: $(VENV)/.demo-stamp
 	$(BIN)/acs-common demo
 
 lint: $(VENV)/.dev-stamp
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev-stamp
-	$(BIN)/mypy --strict src/azure/communication/common
+	$(BIN)/mypy --strict src/azure/communication/common emulator/src/acs_emulator
 
 pytest: $(VENV)/.dev-stamp
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term --cov-fail-under=90
@@ -52,15 +54,15 @@ soak: $(VENV)/.dev-stamp
 	ACS_SOAK_SECONDS=120 $(BIN)/pytest -q -p no:cacheprovider -m soak tests/reliability --timeout=900 -o addopts=""
 
 $(VENV)/.fuzz-stamp: pyproject.toml $(VENV)/.dev-stamp
-	$(PIP) install -e ".[fuzz]"
+	$(PIP) install --group fuzz
 	@touch $@
 
 fuzz: $(VENV)/.fuzz-stamp
 	ACS_FUZZ_EXAMPLES=20000 $(BIN)/pytest -q -p no:cacheprovider tests/reliability/test_fuzz.py --timeout=1800 -o addopts=""
 
 format: $(VENV)/.dev-stamp
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) .coverage .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ ACCESS_KEY = base64.b64encode(bytes(range(32))).decode("ascii")
 
 
 async def serve_emulator(ready: Any) -> None:
-    from azure.communication.common.emulator import Emulator
+    from acs_emulator import Emulator
 
     async with Emulator(access_key=ACCESS_KEY) as emulator:
         ready(emulator.endpoint)

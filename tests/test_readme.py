@@ -41,13 +41,13 @@ import urllib3
 from azure.core.credentials import AccessToken, AzureKeyCredential
 from azure.core.pipeline.transport import RequestsTransport
 
+from acs_emulator import Emulator
 from azure.communication.common import (
     CommunicationTokenCredential,
     CommunicationUserIdentifier,
     parse_connection_string,
 )
 from azure.communication.common.aio import CommunicationTokenCredential as AsyncCommunicationTokenCredential
-from azure.communication.common.emulator import Emulator
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

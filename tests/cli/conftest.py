@@ -12,7 +12,7 @@ from cli_support import CONNECTION_STRING_ENV
 @pytest.fixture(scope="package")
 def emulator() -> Iterator[Any]:
     """One in-process emulator (short tokens allowed) for the CLI tests."""
-    from azure.communication.common.emulator import Emulator
+    from acs_emulator import Emulator
 
     with Emulator(allow_short_tokens=True) as running:
         yield running

@@ -119,7 +119,7 @@ def test_unexpected_failures_never_show_a_traceback(
 def test_emulator_arguments_are_passed_through(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from azure.communication.common import emulator
+    from acs_emulator import _cli as emulator
 
     seen: list[argparse.Namespace] = []
 
@@ -144,10 +144,11 @@ def test_emulator_bad_option_is_usage_error(capsys: pytest.CaptureFixture[str]) 
 def test_missing_emulator_extra_is_a_clear_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "azure.communication.common.emulator", None)
+    monkeypatch.setitem(sys.modules, "acs_emulator", None)
+    monkeypatch.setitem(sys.modules, "acs_emulator._cli", None)
     code, _, err = run_main(capsys, *args)
     assert code == 1
-    assert_one_line_error(err, "needs the emulator extra", "pip install 'azure-communication-common[emulator]'")
+    assert_one_line_error(err, "acs-emulator", "pip install 'azure-communication-common[emulator]'")
 
 
 def test_parser_lists_every_command() -> None:

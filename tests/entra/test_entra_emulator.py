@@ -12,8 +12,8 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from entra_support import Flavour, assert_hides
 
+from acs_emulator import Emulator
 from azure.communication.common._entra import TEAMS_EXTENSION_SCOPE_PREFIXES
-from azure.communication.common.emulator import Emulator
 
 TENANT = str(uuid.UUID(int=1))
 OBJECT = str(uuid.UUID(int=2))

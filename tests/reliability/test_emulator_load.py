@@ -30,8 +30,8 @@ from azure.core.credentials import AzureKeyCredential
 from reliability_http import signed_headers
 from yarl import URL
 
+from acs_emulator import Emulator
 from azure.communication.common._tokens import decode_jwt_payload
-from azure.communication.common.emulator import Emulator
 
 pytestmark = pytest.mark.soak
 

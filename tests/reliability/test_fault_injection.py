@@ -31,10 +31,10 @@ from azure.core.rest import HttpRequest
 
 import azure.communication.common as common
 import azure.communication.common.aio as common_aio
+from acs_emulator import Emulator
+from acs_emulator._auth import verify_hmac
 from azure.communication.common import CommunicationAccessKeyCredentialPolicy
 from azure.communication.common._signing import decode_access_key
-from azure.communication.common.emulator import Emulator
-from azure.communication.common.emulator._auth import verify_hmac
 
 API = "api-version=2023-10-01"
 CALLS = 12

@@ -22,8 +22,8 @@ from urllib.parse import quote
 import pytest
 from reliability_http import RawResponse, build_request, send_raw, signed_headers
 
+from acs_emulator import MAX_BODY_SIZE, Emulator
 from azure.communication.common._signing import format_date
-from azure.communication.common.emulator import MAX_BODY_SIZE, Emulator
 
 API = "api-version=2023-10-01"
 PREVIEW = "api-version=2025-03-02-preview"

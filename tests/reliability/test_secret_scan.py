@@ -1,4 +1,4 @@
-"""The secret scan of tests/conftest.py finds what it should, and only that.
+"""The secret scan of the suite-wide conftest.py finds what it should, and only that.
 
 These tests drive private instances of the registry and the record keeper (built from the session's
 fixtures' types), so the planted leaks never reach the session-wide scan.
@@ -155,7 +155,7 @@ def test_leaks_a_registered_key(secret_registry):
 
 
 def test_leaks_a_connection_string():
-    logging.getLogger("azure.communication.common.emulator").info(
+    logging.getLogger("acs_emulator").info(
         "started: endpoint=http://127.0.0.1:1/;accesskey=c29tZWtleQ=="
     )
 """
@@ -167,7 +167,7 @@ def test_a_leak_fails_its_test_and_the_session(tmp_path: Any) -> None:
     import sys
     from pathlib import Path
 
-    shutil.copy(Path(__file__).parents[1] / "conftest.py", tmp_path / "conftest.py")
+    shutil.copy(Path(__file__).parents[2] / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "test_leaky.py").write_text(LEAKY_TESTS)
     result = subprocess.run(
         [
@@ -202,7 +202,7 @@ def test_a_leak_fails_its_test_and_the_session(tmp_path: Any) -> None:
 
 
 async def test_emulator_keys_are_registered_however_it_starts(secret_registry: Any) -> None:
-    from azure.communication.common.emulator import Emulator
+    from acs_emulator import Emulator
 
     with Emulator() as threaded:
         assert threaded.access_key in secret_registry

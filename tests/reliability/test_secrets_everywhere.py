@@ -34,9 +34,9 @@ from reliability_faults import FakeClock
 
 import azure.communication.common as common
 import azure.communication.common.aio as common_aio
+from acs_emulator import Emulator
 from azure.communication.common import _tokens
 from azure.communication.common._cli import main as cli_main
-from azure.communication.common.emulator import Emulator
 from azure.communication.common.httpx import AccessKeyAuth as HttpxAuth
 from azure.communication.common.requests import AccessKeyAuth as RequestsAuth
 
@@ -147,7 +147,7 @@ def test_every_module_keeps_its_secrets(
     records = kept_log_records.records[first_record:]
     assert len(records) >= 10, "nothing was logged: the scan would prove nothing"
     loggers = {r.logger for r in records}
-    assert {"azure.communication.common", "azure.communication.common.emulator.access"} <= loggers
+    assert {"azure.communication.common", "acs_emulator.access"} <= loggers
     findings = kept_log_records.scan(secret_registry, start=first_record)
     assert not findings, "\n".join(map(str, findings))
 

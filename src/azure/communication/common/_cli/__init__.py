@@ -38,17 +38,6 @@ Colour only on a terminal, and never with NO_COLOR set.
     + SECRETS_HELP
 )
 
-EMULATOR_EPILOG: Final = """\
-examples:
-  acs-common emulator                        # 127.0.0.1:{port}, in-memory store
-  acs-common emulator --port 0               # a free port (printed at startup)
-  acs-common emulator --port 8888 --database acs.sqlite
-  acs-common emulator --allow-short-tokens   # lets token requests ask for lifetimes of seconds
-  acs-common emulator --access-key - < key.txt
-
-The emulator prints its endpoint and connection string; stop it with Ctrl-C.
-"""
-
 
 class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line (``CLIError``), not usage text and ``sys.exit``."""
@@ -57,28 +46,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
 
 
-def _emulator_parser(default_port: int) -> argparse.ArgumentParser:
-    return _Parser(
-        prog=f"{PROG} emulator",
-        description="Run the local ACS Identity emulator: the Identity REST API with HMAC authentication, "
-        "on 127.0.0.1 by default.",
-        epilog=EMULATOR_EPILOG.format(port=default_port),
-        formatter_class=HelpFormatter,
-    )
-
-
 def _run_emulator(args: argparse.Namespace, out: Output) -> int:
+    """Forward ``acs-common emulator ...`` to the ``acs-emulator`` distribution when it is installed."""
     try:
-        from ..emulator import DEFAULT_PORT, add_cli_arguments, run_cli
-    except ImportError as exc:
+        from acs_emulator._cli import main as emulator_main
+    except ImportError:
         raise CLIError(
-            f"the emulator needs the emulator extra ({exc.name or 'a dependency'} is missing): "
-            "pip install 'azure-communication-common[emulator]'"
+            "the emulator is its own distribution, acs-emulator: "
+            "pip install 'azure-communication-common[emulator]' (or pip install ./emulator from a checkout)"
         ) from None
-    parser = _emulator_parser(DEFAULT_PORT)
-    add_cli_arguments(parser)
-    emulator_args = parser.parse_args(args.rest)
-    return int(run_cli(emulator_args))
+    return int(emulator_main(list(args.rest), prog=f"{PROG} emulator"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _demo.add_parser(subparsers)
     emulator = subparsers.add_parser(
         "emulator",
-        help="run the local ACS Identity emulator (see 'acs-common emulator --help')",
+        help="run the local ACS emulator, from the acs-emulator distribution (see 'acs-common emulator --help')",
         add_help=False,
     )
     emulator.set_defaults(handler=_run_emulator)

@@ -724,10 +724,10 @@ def _library_debug_log() -> Iterator[None]:
 @contextlib.contextmanager
 def _emulator(out: Output) -> Iterator[Any]:
     try:
-        from ..emulator import Emulator
+        from acs_emulator import Emulator
     except ImportError as exc:
         raise CLIError(
-            f"the demo needs the emulator extra ({exc.name or 'a dependency'} is missing): "
+            f"the demo needs the acs-emulator distribution ({exc.name or 'a dependency'} is missing): "
             "pip install 'azure-communication-common[emulator]'"
         ) from None
     emulator = Emulator(allow_short_tokens=True)

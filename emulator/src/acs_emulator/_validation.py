@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
-from .._tokens import decode_jwt_header, decode_jwt_payload
+from azure.communication.common._tokens import decode_jwt_header, decode_jwt_payload
+
 from ._errors import ApiError
 
 __all__ = [

@@ -7,9 +7,9 @@ import time
 
 from azure.communication.identity import CommunicationIdentityClient
 from azure.core.credentials import AzureKeyCredential
-from emulator_support import JWKS, VERSION, send
 
-from azure.communication.common.emulator import Emulator
+from acs_emulator import Emulator
+from emulator_support import JWKS, VERSION, send
 
 
 def test_every_request_fails_at_rate_one() -> None:

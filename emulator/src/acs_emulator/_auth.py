@@ -13,7 +13,8 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from .._signing import SIGNED_HEADERS, compute_signature, content_hash, string_to_sign
+from azure.communication.common._signing import SIGNED_HEADERS, compute_signature, content_hash, string_to_sign
+
 from ._errors import ApiError
 
 __all__ = ["MAX_CLOCK_SKEW", "verify_hmac"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from azure.communication.common.emulator import Emulator
+from acs_emulator import Emulator
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import asyncio
 import socket
 
 import pytest
-from emulator_support import VERSION, send
 
-from azure.communication.common.emulator import Emulator
-from azure.communication.common.emulator._server import _host_for_url
+from acs_emulator import Emulator
+from acs_emulator._server import _host_for_url
+from emulator_support import VERSION, send
 
 KEY = "bGlmZWN5Y2xlLXRlc3Qta2V5LWZvci1lbXVsYXRvcg=="
 

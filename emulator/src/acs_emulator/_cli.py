@@ -1,4 +1,4 @@
-"""Command-line glue: ``python -m azure.communication.common.emulator`` and ``acs-common emulator``."""
+"""Command-line glue: ``python -m acs_emulator`` and ``acs-common emulator``."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ import logging
 import os
 import signal
 import sys
-from typing import Final, TextIO
+from collections.abc import Sequence
+from typing import Final, NoReturn, TextIO
 
 from ._server import Emulator
 
-__all__ = ["ACCESS_KEY_ENV", "DEFAULT_PORT", "add_cli_arguments", "run_cli"]
+__all__ = ["ACCESS_KEY_ENV", "DEFAULT_PORT", "add_cli_arguments", "main", "run_cli"]
 
 #: The environment variable read when ``--access-key`` is not given.
 ACCESS_KEY_ENV: Final = "ACS_EMULATOR_ACCESS_KEY"
 #: The default port: fixed, so connection strings stay valid across restarts (``--port 0`` = free port).
 DEFAULT_PORT: Final = 10030
 
-_LOGGER_NAME: Final = "azure.communication.common.emulator"
+_LOGGER_NAME: Final = "acs_emulator"
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,3 +127,45 @@ def run_cli(args: argparse.Namespace) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+EPILOG: Final = """\
+examples:
+  {prog}                        # 127.0.0.1:{port}, in-memory store
+  {prog} --port 0               # a free port (printed at startup)
+  {prog} --port 8888 --database acs.sqlite
+  {prog} --allow-short-tokens   # lets token requests ask for lifetimes of seconds
+  {prog} --access-key - < key.txt
+
+The emulator prints its endpoint and connection string; stop it with Ctrl-C.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line, ``PROG: error: ...``, with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser(prog: str = "acs-emulator") -> argparse.ArgumentParser:
+    """Return the emulator's argument parser, named ``prog`` in its messages."""
+    parser = _Parser(
+        prog=prog,
+        description="A local Azure Communication Services emulator: the Identity REST API with HMAC "
+        "authentication, on 127.0.0.1 by default.",
+        epilog=EPILOG.format(prog=prog, port=DEFAULT_PORT),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_cli_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "acs-emulator") -> int:
+    """The ``acs-emulator`` console script: parse ``argv`` and serve until SIGINT/SIGTERM."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return run_cli(args)

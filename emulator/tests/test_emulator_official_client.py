@@ -21,10 +21,10 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
 )
-from emulator_support import entra_jwt
 
+from acs_emulator import Emulator
 from azure.communication.common._timestamps import parse_timestamp
-from azure.communication.common.emulator import Emulator
+from emulator_support import entra_jwt
 
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleQ=="
 

@@ -7,7 +7,7 @@ never imports this package.
 
 In process::
 
-    from azure.communication.common.emulator import Emulator
+    from acs_emulator import Emulator
 
     with Emulator() as emu:                    # or: emu = Emulator().start(); ...; emu.stop()
         client = CommunicationIdentityClient(emu.endpoint, AzureKeyCredential(emu.access_key))
@@ -15,7 +15,7 @@ In process::
     async with Emulator() as emu:              # on the current event loop
         ...
 
-From a shell: ``python -m azure.communication.common.emulator --port 0`` (or ``acs-common emulator``)
+From a shell: ``python -m acs_emulator --port 0`` (or ``acs-common emulator``)
 prints the endpoint and a connection string, and serves until SIGINT/SIGTERM.
 
 Routes (every published api-version from 2021-03-07 to 2025-06-30, see ``API_VERSIONS``; unknown -> 400;

@@ -1,4 +1,4 @@
-"""The command line: ``python -m azure.communication.common.emulator`` and ``run_cli`` in-process."""
+"""The command line: ``python -m acs_emulator`` and ``run_cli`` in-process."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import threading
 from pathlib import Path
 
 import pytest
-from emulator_support import VERSION, send
 
-from azure.communication.common.emulator import (
+from acs_emulator import (
     ACCESS_KEY_ENV,
     DEFAULT_PORT,
     add_cli_arguments,
     run_cli,
 )
-from azure.communication.common.emulator._cli import _resolve_access_key
+from acs_emulator._cli import _resolve_access_key
+from emulator_support import VERSION, send
 
 KEY = "Y2xpLXRlc3Qta2V5LWZvci10aGUtZW11bGF0b3I="
 ENDPOINT_LINE = re.compile(r"^endpoint: (http://127\.0\.0\.1:(\d+))$", re.MULTILINE)
@@ -48,7 +48,7 @@ def test_module_runs_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "azure.communication.common.emulator",
+            "acs_emulator",
             "--port",
             "0",
             "--database",

@@ -23,7 +23,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from .._signing import decode_access_key
+from azure.communication.common._signing import decode_access_key
+
 from ._app import ACCESS_LOG_FORMAT, JWKS_PATH, IdentityService, ServiceSettings
 from ._errors import HTTP_ERROR_CODES, error_body
 from ._store import IdentityRecord, StoreWorker
@@ -33,8 +34,8 @@ __all__ = ["Emulator"]
 
 _E = TypeVar("_E", bound="Emulator")
 
-access_logger = logging.getLogger("azure.communication.common.emulator.access")
-logger = logging.getLogger("azure.communication.common.emulator")
+access_logger = logging.getLogger("acs_emulator.access")
+logger = logging.getLogger("acs_emulator")
 
 #: How long a stopping server waits for in-flight requests before cancelling them.
 _SHUTDOWN_TIMEOUT: Final = 2.0

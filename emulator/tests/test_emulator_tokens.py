@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-from emulator_support import JWKS, PREVIEW, VERSION, FakeClock, entra_jwt, path_id, send
 
+from acs_emulator import Emulator
 from azure.communication.common._timestamps import format_timestamp, parse_timestamp
-from azure.communication.common.emulator import Emulator
+from emulator_support import JWKS, PREVIEW, VERSION, FakeClock, entra_jwt, path_id, send
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OBJECT = "0b3f2b39-3c21-4f3c-9a4f-6f0b1b2c3d4e"

@@ -14,12 +14,12 @@ from azure.core.pipeline import AsyncPipeline, Pipeline
 from azure.core.pipeline.policies import AsyncRetryPolicy, RetryPolicy
 from azure.core.pipeline.transport import AioHttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest
-from emulator_support import PREVIEW, VERSION, entra_jwt
 
+from acs_emulator import Emulator
 from azure.communication.common import CommunicationAccessKeyCredentialPolicy
 from azure.communication.common._entra import EntraTokenExchanger
 from azure.communication.common.aio._entra import AsyncEntraTokenExchanger
-from azure.communication.common.emulator import Emulator
+from emulator_support import PREVIEW, VERSION, entra_jwt
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 OBJECT = "0b3f2b39-3c21-4f3c-9a4f-6f0b1b2c3d4e"

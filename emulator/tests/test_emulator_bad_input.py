@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from emulator_support import PREVIEW, VERSION, Reply, entra_jwt, path_id, send
 
+from acs_emulator import MAX_BODY_SIZE, Emulator
 from azure.communication.common._signing import format_date
-from azure.communication.common.emulator import MAX_BODY_SIZE, Emulator
+from emulator_support import PREVIEW, VERSION, Reply, entra_jwt, path_id, send
 
 WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleQ=="
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"

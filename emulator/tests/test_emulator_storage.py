@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from azure.communication.identity import CommunicationIdentityClient
 from azure.core.credentials import AzureKeyCredential
-from emulator_support import PREVIEW, VERSION, path_id, send
 
-from azure.communication.common.emulator import Emulator
-from azure.communication.common.emulator._store import IdentityStore, StoreWorker
+from acs_emulator import Emulator
+from acs_emulator._store import IdentityStore, StoreWorker
+from emulator_support import PREVIEW, VERSION, path_id, send
 
 KEY = "ZW11bGF0b3ItdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE="
 

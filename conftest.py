@@ -64,7 +64,7 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost,::1"
 # Loggers set to DEBUG besides the root (their level may have been set higher by someone; the scan wants all).
 SCANNED_LOGGERS = (
     "azure.communication.common",
-    "azure.communication.common.emulator",
+    "acs_emulator",
     "aiohttp.access",
     "aiohttp.server",
 )
@@ -278,7 +278,7 @@ def _register_source_secrets(paths: Iterable[Path], registry: SecretRegistry) ->
 def _wrap_emulator_start() -> None:
     """Register the access key of every in-process emulator (when the emulator is installed)."""
     try:
-        from azure.communication.common.emulator import Emulator
+        from acs_emulator import Emulator
     except Exception:  # the emulator extra is optional
         return
 

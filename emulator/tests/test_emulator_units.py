@@ -12,15 +12,12 @@ from typing import Any
 
 import jwt
 import pytest
-from emulator_support import VERSION, send
 
-from azure.communication.common._signing import content_hash, sign
-from azure.communication.common._tokens import decode_jwt_header, decode_jwt_payload
-from azure.communication.common.emulator import Emulator, _server
-from azure.communication.common.emulator._auth import MAX_CLOCK_SKEW, verify_hmac
-from azure.communication.common.emulator._errors import ApiError
-from azure.communication.common.emulator._tokens import TokenIssuer
-from azure.communication.common.emulator._validation import (
+from acs_emulator import Emulator, _server
+from acs_emulator._auth import MAX_CLOCK_SKEW, verify_hmac
+from acs_emulator._errors import ApiError
+from acs_emulator._tokens import TokenIssuer
+from acs_emulator._validation import (
     TeamsExchangeRequest,
     check_identity_id,
     parse_bearer,
@@ -29,6 +26,9 @@ from azure.communication.common.emulator._validation import (
     token_expiry,
     unverified_claims,
 )
+from azure.communication.common._signing import content_hash, sign
+from azure.communication.common._tokens import decode_jwt_header, decode_jwt_payload
+from emulator_support import VERSION, send
 
 KEY = b"unit-test-key-bytes"
 NOW = 1_800_000_000.0
@@ -125,7 +125,7 @@ def test_identity_ids_and_bearer_headers() -> None:
 def test_issuer_with_a_given_key_and_a_full_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from azure.communication.common.emulator import _tokens
+    from acs_emulator import _tokens
 
     key = rsa.generate_private_key(65537, 2048)
     issuer = TokenIssuer("r", key=key)
@@ -146,7 +146,7 @@ def test_an_unexpected_exception_is_a_logged_400(
     with Emulator() as emu:
         assert emu._issuer is not None
         monkeypatch.setattr(emu._issuer, "issue", broken)
-        with caplog.at_level(logging.ERROR, logger="azure.communication.common.emulator"):
+        with caplog.at_level(logging.ERROR, logger="acs_emulator"):
             reply = send(
                 emu.port,
                 "POST",
@@ -156,7 +156,7 @@ def test_an_unexpected_exception_is_a_logged_400(
             )
         assert (reply.status, reply.code) == (400, "BadRequest")
         assert emu.unexpected_errors == 1
-    records = [r for r in caplog.records if r.name == "azure.communication.common.emulator"]
+    records = [r for r in caplog.records if r.name == "acs_emulator"]
     assert [r.getMessage() for r in records] == ["Unexpected RuntimeError while handling POST /identities"]
 
 

@@ -19,7 +19,8 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from .._timestamps import format_timestamp
+from azure.communication.common._timestamps import format_timestamp
+
 from ._auth import verify_hmac
 from ._errors import HTTP_ERROR_CODES, ApiError, error_body
 from ._store import IdentityRecord, IdentityStore, StoreWorker
@@ -50,7 +51,7 @@ ACCESS_LOG_FORMAT: Final = '%a "%r" %s %b %Tf'
 #: An exchanged token without an ``exp`` claim lives as long as a typical Entra ID token: one hour.
 _DEFAULT_EXCHANGE_LIFETIME: Final = 3600.0
 
-logger = logging.getLogger("azure.communication.common.emulator")
+logger = logging.getLogger("acs_emulator")
 
 
 @dataclass(frozen=True)
