@@ -28,6 +28,7 @@ from azure.communication.common._signing import decode_access_key
 from ._app import ACCESS_LOG_FORMAT, JWKS_PATH, IdentityService, ServiceSettings
 from ._errors import HTTP_ERROR_CODES, error_body
 from ._store import IdentityRecord, StoreWorker
+from ._tls import LocalAuthority
 from ._tokens import TokenIssuer
 
 __all__ = ["Emulator"]
@@ -126,6 +127,7 @@ class Emulator:
         resource_id: the resource GUID in ids and tokens; generated when None (or, with a database
             file, the one stored in it).
         fault_seed: seeds the fault-injection random source, for reproducible runs.
+        https: serve TLS with a certificate from a local CA made for the run (see :attr:`ca_bundle`).
 
     Raises:
         ValueError: an argument is out of range (the access key is never quoted).
@@ -144,6 +146,7 @@ class Emulator:
         resource_id: str | None = None,
         *,
         fault_seed: int | None = None,
+        https: bool = False,
         _clock: Callable[[], float] | None = None,
     ) -> None:
         if access_key is None:
@@ -183,6 +186,8 @@ class Emulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async_mode = False
         self._lock = threading.Lock()
+        self._https = bool(https)
+        self._authority: LocalAuthority | None = None
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -198,14 +203,15 @@ class Emulator:
 
     @property
     def endpoint(self) -> str:
-        """``http://HOST:PORT`` of the running emulator (no trailing slash).
+        """``http://HOST:PORT`` (``https://`` with ``https=True``) of the running emulator (no trailing slash).
 
         Raises:
             RuntimeError: the emulator is not running.
         """
         if self._port is None:
             raise RuntimeError("The emulator is not running; call start() first.")
-        return f"http://{_host_for_url(self._host)}:{self._port}"
+        scheme = "https" if self._https else "http"
+        return f"{scheme}://{_host_for_url(self._host)}:{self._port}"
 
     @property
     def port(self) -> int:
@@ -218,6 +224,21 @@ class Emulator:
     def connection_string(self) -> str:
         """``endpoint=http://HOST:PORT/;accesskey=<key>`` (it holds the key: do not log it)."""
         return f"endpoint={self.endpoint}/;accesskey={self._access_key}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The PEM file of the local CA that signed the HTTPS certificate, or None without ``https``.
+
+        Pass it to clients as ``connection_verify=`` (azure-core), ``verify=`` (requests, httpx).
+
+        Raises:
+            RuntimeError: an HTTPS emulator that is not running (its CA is made at start).
+        """
+        if not self._https:
+            return None
+        if self._authority is None:
+            raise RuntimeError("The emulator is not running; call start() first.")
+        return self._authority.ca_bundle
 
     @property
     def jwks_url(self) -> str:
@@ -303,7 +324,12 @@ class Emulator:
         await runner.setup()
         try:
             sock = _bind(self._host, self._requested_port)
-            site = web.SockSite(runner, sock)
+            context = None
+            if self._https:
+                if self._authority is None:
+                    self._authority = LocalAuthority(self._host, self._database)
+                context = self._authority.server_context()
+            site = web.SockSite(runner, sock, ssl_context=context)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -319,6 +345,9 @@ class Emulator:
     def _close_store(self) -> None:
         store, self._store = self._store, None
         self._port = None
+        authority, self._authority = self._authority, None
+        if authority is not None:
+            authority.close()
         assert store is not None
         store.close()
 
