@@ -8,11 +8,13 @@ PY     := $(BIN)/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint typecheck pytest bench soak fuzz format clean
+.PHONY: help demo test lint typecheck pytest docs test-py bench soak fuzz format clean
 
 help:
 	@echo "make demo   - run the end-to-end demo against the embedded ACS Identity emulator"
-	@echo "make test   - ruff, ruff format --check, mypy --strict and pytest with coverage"
+	@echo "make test   - ruff, ruff format --check, mypy --strict, the docs build and pytest with coverage"
+	@echo "make docs   - build the documentation site (mkdocs build --strict) into site/"
+	@echo "make test-py PY=/path/to/python3 - the whole pytest suite on another Python, in its own venv"
 	@echo "make bench  - benchmarks against the peer packages; writes BENCHMARKS.md"
 	@echo "make soak   - long soak and load runs (about 3 minutes)"
 	@echo "make fuzz   - longer fuzzing of the parsers"
@@ -45,7 +47,29 @@ typecheck: $(VENV)/.dev-stamp
 pytest: $(VENV)/.dev-stamp
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term --cov-fail-under=90
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
+
+# The site builds offline (no CDN fonts); --strict turns a broken link or cross-reference into a failure.
+docs: $(VENV)/.dev-stamp
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+# The whole pytest suite on another interpreter, in its own venv named after its minor version (.venv-3.10,
+# .venv-3.13): CI runs it on every supported Python the machine has. Coverage and the lint gates run once, in
+# `make test`; here only the tests, with the same extras and the test and release groups.
+TEST_PYTHON ?=
+test-py:
+	@test -n "$(TEST_PYTHON)" || { echo "usage: make test-py TEST_PYTHON=/path/to/python3" >&2; exit 2; }
+	@set -e; \
+	version=$$($(TEST_PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	venv=.venv-$$version; \
+	if [ ! -x $$venv/bin/python ]; then \
+		$(TEST_PYTHON) -m venv $$venv; \
+		$$venv/bin/python -m pip --disable-pip-version-check -q install --upgrade "pip>=25.1"; \
+	fi; \
+	echo "== pytest on $$($$venv/bin/python -V) ($$venv)"; \
+	$$venv/bin/python -m pip --disable-pip-version-check -q install -e ".[aio,httpx,requests]" -e ./emulator \
+		--group test --group release; \
+	$$venv/bin/python -m pytest -q -p no:cacheprovider -o addopts="" -ra --strict-markers -m "not soak"
 
 bench: $(VENV)/.dev-stamp
 	$(PY) bench/run.py

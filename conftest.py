@@ -17,7 +17,9 @@ when a secret shows up in one:
   At session end, every record is scanned again against every secret (a secret registered late, a record
   logged by a background thread after its test), and a hit fails the session.
 - ``secret_registry.assert_clean(*objects)`` checks ``str`` and ``repr`` of exceptions and other objects, for
-  tests that want to assert that what they raised or built hides its secrets.
+  tests that want to assert that what they raised or built hides its secrets; for an exception, the whole
+  chain (``__cause__``, ``__context__``, group members) and each exception's args and attributes (such as
+  the ``.object`` of a ``UnicodeError``, which holds the whole text that failed to encode).
 
 Note for test authors: because the root logger is at DEBUG for the whole session, ``caplog.records`` also
 holds DEBUG records of other libraries (asyncio, aiohttp, urllib3); filter on ``record.name`` or use
@@ -184,13 +186,55 @@ class SecretRegistry:
         return found
 
     def assert_clean(self, *objects: object) -> None:
-        """Assert that ``str`` and ``repr`` of each object (an exception: also its args) hold no secret."""
+        """Assert that ``str`` and ``repr`` of each object hold no secret.
+
+        For an exception the whole chain is checked, as a traceback logger would print it and more: every
+        exception reachable through ``__cause__``, ``__context__`` (suppressed or not) and the members of
+        exception groups, and of each its args, its ``__notes__`` and its attributes (``.object`` of a
+        ``UnicodeError``, ``.doc`` of a ``JSONDecodeError``, anything set on it).
+        """
         for obj in objects:
-            texts = [str(obj), repr(obj)]
+            where = f"str/repr of {type(obj).__name__}"
+            texts = [(t, where) for t in (str(obj), repr(obj))]
             if isinstance(obj, BaseException):
-                texts.extend(repr(arg) for arg in obj.args)
-            findings = [f for t in texts for f in self.find(t, f"str/repr of {type(obj).__name__}")]
+                texts = exception_texts(obj)
+            findings = [f for text, place in texts for f in self.find(text, place)]
             assert not findings, "secret in str/repr: " + "; ".join(map(str, findings))
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return value if isinstance(value, str) else repr(value)
+
+
+def exception_texts(error: BaseException) -> list[tuple[str, str]]:
+    """The texts an exception chain can show, each with where it came from (see ``assert_clean``)."""
+    texts: list[tuple[str, str]] = []
+    pending: list[tuple[BaseException, str]] = [(error, type(error).__name__)]
+    visited: set[int] = set()
+    while pending:
+        current, path = pending.pop()
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        texts.append((str(current), f"str of {path}"))
+        texts.append((repr(current), f"repr of {path}"))
+        texts.extend((_as_text(arg), f"an arg of {path}") for arg in current.args)
+        texts.extend((_as_text(note), f"a note of {path}") for note in getattr(current, "__notes__", ()))
+        for name in ("object", "doc", "filename", "filename2"):
+            if hasattr(current, name):
+                texts.append((_as_text(getattr(current, name)), f"{path}.{name}"))
+        for name, value in getattr(current, "__dict__", {}).items():
+            texts.append((_as_text(value), f"{path}.{name}"))
+        for link in ("__cause__", "__context__"):
+            nested = getattr(current, link)
+            if nested is not None:
+                pending.append((nested, f"{path}.{link} ({type(nested).__name__})"))
+        for index, member in enumerate(getattr(current, "exceptions", ()) or ()):
+            if isinstance(member, BaseException):
+                pending.append((member, f"{path}.exceptions[{index}] ({type(member).__name__})"))
+    return texts
 
 
 def find_leak_shapes(text: str, where: str) -> list[Finding]:

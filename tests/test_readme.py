@@ -4,16 +4,20 @@ Every fenced ``python`` block of README.md becomes one test case, named by the M
 under and its position there. ``CHECKS`` maps each block to the function that runs it and asserts what the
 block promises; a block without a check fails, and so does a check whose block is gone.
 
-The blocks run with ``exec`` (a block with top-level ``await`` is compiled as a coroutine and run with
-``asyncio.run``) against a real ACS Identity emulator on 127.0.0.1. What the README leaves to the reader is
+The blocks run with ``exec`` as modules of their own, exactly as a script pasted from the README would: a
+top-level ``await`` or ``async with`` is the ``SyntaxError`` it would be there (issue 16). They run against a
+real ACS emulator on 127.0.0.1 (plain http, and an https one for the blocks written for
+``from_connection_string``). Blocks under the offline-development sections are complete scripts that start
+their own emulator; they run in a fresh ``__main__`` namespace with nothing provided, and the pytest example
+runs under pytest in a subprocess. For the other blocks, what the README leaves to the reader is
 provided here, and nothing else: the names it assumes (``fetch_token_from_my_server_for_user``, its async
 twin, ``entra_credential``, ``endpoint``, ``key_credential``, and ``CommunicationTokenCredential`` or
 ``credential`` for blocks that continue the one above them) are defined in the block's namespace, and its
 placeholder strings (``https://<resource>.communication.azure.com``, the ``<base64 key>`` connection
 string, the sample token standing for one issued at start-up) are replaced by the emulator's. Each
 replacement must find its text, so an edit that removes a placeholder fails here instead of silently
-running something else. The chat client insists on https, so its block keeps the README's endpoint and
-gets a transport whose requests adapter records the request instead of sending it.
+running something else. The chat client block keeps the README's endpoint and gets a transport whose
+requests adapter records the request instead of sending it.
 
 The blocks are compiled with README.md as their file name and their own line numbers, so a traceback
 points at the README line that failed.
@@ -26,6 +30,9 @@ import asyncio
 import io
 import pickle
 import re
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,7 +54,6 @@ from azure.communication.common import (
     CommunicationUserIdentifier,
     parse_connection_string,
 )
-from azure.communication.common.aio import CommunicationTokenCredential as AsyncCommunicationTokenCredential
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -157,10 +163,8 @@ def run_block(block: Block, namespace: dict[str, Any], source: str | None = None
     Padding with the lines above the block makes tracebacks name the block's own README lines.
     """
     text = "\n" * (block.line - 1) + (block.source if source is None else source)
-    code = compile(text, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(code, namespace)  # noqa: S307 - the README's own examples, compiled above
-    if asyncio.iscoroutine(result):  # top-level await: the flag compiled the block as a coroutine
-        asyncio.run(result)
+    code = compile(text, str(README), "exec", dont_inherit=True)
+    exec(code, namespace)  # noqa: S102 - the README's own examples, compiled above
     return namespace
 
 
@@ -240,6 +244,7 @@ class Context:
 
     server: Server
     cleanups: list[Callable[[], Any]]
+    https_emulator: Callable[[], Emulator]
     fetched: list[str] = field(default_factory=list)
 
     def namespace(self, **extra: Any) -> dict[str, Any]:
@@ -279,10 +284,21 @@ def server(secret_registry: Any) -> Iterator[Server]:
     assert emulator.unexpected_errors == 0
 
 
+@pytest.fixture(scope="module")
+def https_emulator() -> Iterator[Emulator]:
+    """An https emulator, for the blocks written for the official clients' ``from_connection_string``."""
+    emulator = Emulator(https=True).start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+    assert emulator.unexpected_errors == 0
+
+
 @pytest.fixture
-def context(server: Server) -> Iterator[Context]:
+def context(server: Server, request: pytest.FixtureRequest) -> Iterator[Context]:
     cleanups: list[Callable[[], Any]] = []
-    yield Context(server, cleanups)
+    yield Context(server, cleanups, lambda: request.getfixturevalue("https_emulator"))
     for cleanup in reversed(cleanups):
         cleanup()
 
@@ -351,15 +367,100 @@ def check_proactive_with_initial_token(block: Block, ctx: Context) -> None:
 
 def check_asyncio(block: Block, ctx: Context) -> None:
     ns = run_block(block, ctx.namespace())
-    credential = ns["credential"]
-    token = ns["token"]
 
-    assert isinstance(credential, AsyncCommunicationTokenCredential)
+    # The block ran its coroutine with asyncio.run, as a script must: one fetch, through the async refresher.
+    assert asyncio.iscoroutinefunction(ns["main"])
+    assert "asyncio.run(main())" in block.source
     assert ctx.fetched == [BOB]
-    assert ctx.server.claims(token.token)["skypeid"] == ctx.server.skype_id_of(BOB)
-    # `async with` closed it.
+    # main() is a coroutine function, so its credential closed inside the loop that used it.
+    assert "token" not in ns
+    assert "credential" not in ns
+
+
+def check_identity_client(block: Block, ctx: Context) -> None:
+    emulator = ctx.https_emulator()
+    placeholder = '"endpoint=https://<resource>.communication.azure.com/;accesskey=<base64 key>"'
+    source = substitute(
+        block.source, placeholder, f"{emulator.connection_string!r}, connection_verify={emulator.ca_bundle!r}"
+    )
+    ns = run_block(block, ctx.namespace(), source)
+    credential = ctx.closing(ns["credential"])
+    ctx.closing(ns["identity"])
+
+    info = credential.get_token_info()
+    ctx.server.secret_registry.register(info.token)
+
+    # The official client's own AccessToken (an ISO 8601 expires_on) went through as it is.
+    claims = jwt.decode(info.token, options={"verify_signature": False})
+    assert claims["skypeid"] == ns["user"].properties["id"].removeprefix("8:")
+    assert info.expires_on == claims["exp"]
+    assert info.expires_on - info.refresh_on == PROACTIVE_WINDOW
+
+
+def run_script(block: Block) -> dict[str, Any]:
+    """Run a self-contained block as ``__main__``, with nothing provided: it starts its own emulator."""
+    return run_block(block, {"__name__": "__main__"})
+
+
+def check_offline_https(block: Block, ctx: Context) -> None:
+    ns = run_script(block)
+    emu, token = ns["emu"], ns["token"]
+    ctx.server.secret_registry.register(token.token)
+
+    assert emu.endpoint.startswith("https://127.0.0.1:")
+    assert emu.ca_bundle is not None
+    assert "BEGIN CERTIFICATE" in Path(emu.ca_bundle).read_text(encoding="ascii")
+    claims = jwt.decode(token.token, options={"verify_signature": False})
+    assert claims["skypeid"] == ns["user"].properties["id"].removeprefix("8:")
+    # `with` closed the credential.
     with pytest.raises(RuntimeError, match="closed"):
-        asyncio.run(credential.get_token())
+        ns["credential"].get_token()
+
+
+def check_offline_chat(block: Block, ctx: Context) -> None:
+    ns = run_script(block)
+
+    assert len(ns["said"]) == 8
+    # Refreshes happened during the conversation, not only at its start: tokens lived 3 s, it lasted 4.
+    refreshes = ns["refreshes"]
+    assert max(refreshes) - min(refreshes) >= 1.0
+    with pytest.raises(RuntimeError, match="closed"):
+        ns["alice_credential"].get_token()
+
+
+def check_explained_401s(block: Block, ctx: Context) -> None:
+    ns = run_script(block)
+
+    # The last comparison: the emulator's stringToSign differs from the client's only by the proxy's edit.
+    ours = ns["client_side"]["innererror"]["stringToSign"].splitlines()
+    theirs = ns["error"]["innererror"]["stringToSign"].splitlines()
+    assert [ours[0], ours[2]] == [theirs[0], theirs[2]]
+    assert theirs[1] == ours[1] + "&trace=1"
+    # Nothing secret in an explanation: neither the key nor a signature.
+    assert ns["emu"].access_key not in str(ns["error"])
+    assert "Signature=" not in str(ns["error"])
+
+
+def check_control_plane(block: Block, ctx: Context) -> None:
+    ns = run_script(block)
+
+    assert ns["rule"]["times"] == 1
+    assert [entry["method"] for entry in ns["log"]] == ["POST", "POST"]
+
+
+def check_pytest_plugin(block: Block, ctx: Context) -> None:
+    (name,) = re.findall(r"^# (test_\w+\.py)$", block.source, flags=re.MULTILINE)
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / name).write_text(block.source, encoding="utf-8")
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"\b1 passed\b", result.stdout), result.stdout
 
 
 class CapturingAdapter(requests.adapters.HTTPAdapter):
@@ -484,21 +585,6 @@ def check_httpx_and_requests(block: Block, ctx: Context) -> None:
     assert ns["httpx_response"].json()["identity"] != ns["requests_response"].json()["identity"]
 
 
-def check_emulator(block: Block, ctx: Context) -> None:
-    ns = run_block(block, ctx.namespace())
-    credential = ctx.closing(ns["credential"])
-    emu, user, token = ns["emu"], ns["user"], ns["token"]
-
-    # The block's emulator has stopped (its endpoint with it): check what the block kept.
-    assert re.fullmatch(r"http://127\.0\.0\.1:[0-9]+/", ns["endpoint"])
-    assert ns["key_credential"].key == emu.access_key
-    claims = jwt.decode(token.token, options={"verify_signature": False})
-    assert claims["skypeid"] == user.properties["id"].removeprefix("8:")
-    assert claims["acsScope"] == "chat"
-    # The credential starts from the issued token: no refresher call needed.
-    assert credential.get_token().token == token.token
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Every block has its check
 # ---------------------------------------------------------------------------------------------------------
@@ -508,13 +594,18 @@ CHECKS: dict[tuple[str, int], Callable[[Block, Context], None]] = {
     ("Create a credential with a callback", 0): check_callback,
     ("Create a credential with proactive refresh", 0): check_proactive,
     ("Create a credential with proactive refresh and an initial token", 0): check_proactive_with_initial_token,
-    ("asyncio", 0): check_asyncio,
-    ("asyncio", 1): check_chat_client,
+    ("With the official identity client", 0): check_identity_client,
+    ("asyncio and trio", 0): check_asyncio,
+    ("asyncio and trio", 1): check_chat_client,
     ("Entra ID (Teams extension and Entra users)", 0): check_entra,
     ("Communication identifiers", 0): check_identifiers,
     ("Service authentication (server side)", 0): check_hmac_pipeline,
     ("Service authentication (server side)", 1): check_httpx_and_requests,
-    ("Offline development: the ACS Identity emulator", 0): check_emulator,
+    ("Offline development: the ACS emulator", 0): check_offline_https,
+    ("Offline chat", 0): check_offline_chat,
+    ("Troubleshooting 401s", 0): check_explained_401s,
+    ("The control plane", 0): check_control_plane,
+    ("Tests with the pytest plugin", 0): check_pytest_plugin,
 }
 
 

@@ -47,7 +47,7 @@ class Reply:
         """The ``error.code`` of a JSON error response."""
         payload = self.json()
         assert set(payload) == {"error"}, payload
-        assert set(payload["error"]) == {"code", "message"}, payload
+        assert {"code", "message"} <= set(payload["error"]) <= {"code", "message", "target", "innererror"}, payload
         return str(payload["error"]["code"])
 
 

@@ -248,8 +248,15 @@ CASES = [
     Case("wrong method", "PUT", CREATE, {}, 405, "MethodNotAllowed"),
     Case("huge body", "POST", CREATE, b" " * (MAX_BODY_SIZE + 1), 413, "RequestEntityTooLarge"),
     # -- Teams exchange ---------------------------------------------------------------------------
-    Case("teams without token", "POST", TEAMS, {"appId": "a", "userId": "u"}),
-    Case("teams with numeric appId", "POST", TEAMS, {"token": "x.y.z", "appId": 1, "userId": "u"}),
+    # The service reads the token first: a missing or bad one is a 401 before any other body check.
+    Case("teams without token", "POST", TEAMS, {"appId": "a", "userId": "u"}, 401, "InvalidAccessToken"),
+    Case("teams bad token, numeric appId", "POST", TEAMS, {"token": "x.y.z", "appId": 1}, 401, "InvalidAccessToken"),
+    Case(
+        "teams with numeric appId",
+        "POST",
+        TEAMS,
+        {"token": entra_jwt(appid="a", oid="u", exp=_fresh()), "appId": 1, "userId": "u"},
+    ),
     Case(
         "teams token not a JWT",
         "POST",
@@ -280,7 +287,7 @@ CASES = [
         TEAMS,
         {"token": entra_jwt(appid="a", oid="u", exp=_fresh()), "appId": "b", "userId": "u"},
         400,
-        "AppIdMismatch",
+        "ValidationError",
     ),
     Case(
         "teams userId mismatch",
@@ -288,7 +295,7 @@ CASES = [
         TEAMS,
         {"token": entra_jwt(appid="a", oid="u", exp=_fresh()), "appId": "a", "userId": "v"},
         400,
-        "UserIdMismatch",
+        "ValidationError",
     ),
     # -- Entra exchanges --------------------------------------------------------------------------
     Case("entra without bearer", "POST", ENTRA, {}, 401, "Denied", {"unsigned": True}),

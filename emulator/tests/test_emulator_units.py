@@ -6,7 +6,7 @@ import base64
 import json
 import logging
 import math
-import sqlite3
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 from acs_emulator import Emulator, _server
 from acs_emulator._auth import MAX_CLOCK_SKEW, verify_hmac
 from acs_emulator._errors import ApiError
+from acs_emulator._store import StorageError
 from acs_emulator._tokens import TokenIssuer
 from acs_emulator._validation import (
     TeamsExchangeRequest,
@@ -27,7 +28,6 @@ from acs_emulator._validation import (
     unverified_claims,
 )
 from azure.communication.common._signing import content_hash, sign
-from azure.communication.common._tokens import decode_jwt_header, decode_jwt_payload
 from emulator_support import VERSION, send
 
 KEY = b"unit-test-key-bytes"
@@ -161,9 +161,11 @@ def test_an_unexpected_exception_is_a_logged_400(
 
 
 def test_a_database_that_cannot_be_opened_fails_start(tmp_path: Path) -> None:
-    emu = Emulator(database=tmp_path / "missing-dir" / "x.db")
-    with pytest.raises(sqlite3.OperationalError):
+    path = tmp_path / "missing-dir" / "x.db"
+    emu = Emulator(database=path)
+    with pytest.raises(StorageError, match="its folder does not exist") as raised:
         emu.start()
+    assert str(path) in str(raised.value)
     with pytest.raises(RuntimeError):
         emu.endpoint  # noqa: B018
 
@@ -186,7 +188,7 @@ def test_a_failure_after_opening_the_database_closes_it(monkeypatch: pytest.Monk
     assert closed == [True]
 
 
-# --- exchange tokens are read by the library's decoder ------------------------------------------------
+# --- exchange tokens are read by PyJWT (signature not verified) --------------------------------- ------------------------------------------------
 
 _TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _CLAIMS = {"tid": _TENANT, "oid": "0b3f2b39-3c21-4f3c-9a4f-6f0b1b2c3d4e", "exp": NOW + 3600, "n": "~~~???>>>"}
@@ -207,7 +209,7 @@ assert "+" in _STANDARD_B64 or "/" in _STANDARD_B64  # so the case below really 
 
 EXCHANGE_TOKENS = {
     "plain": _segments(_HEADER, _PAYLOAD),
-    # Accepted by the library, refused by PyJWT's own header rules: the emulator must follow the library.
+    # Refused by PyJWT's header rules, as by the service's .NET reader.
     "header kid not a string": _segments(b'{"alg":"HS256","kid":5}', _PAYLOAD),
     "header b64 false": _segments(b'{"alg":"HS256","b64":false}', _PAYLOAD),
     "padded segments": ".".join(
@@ -222,32 +224,49 @@ EXCHANGE_TOKENS = {
 }
 
 
-def _library_reads(token: str) -> dict[str, Any] | None:
+def _pyjwt_reads(token: str) -> dict[str, Any] | None:
     try:
-        decode_jwt_header(token)
-        return decode_jwt_payload(token)
-    except (ValueError, RecursionError):
+        jwt.get_unverified_header(token)
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except (jwt.InvalidTokenError, ValueError, RecursionError):
         return None
+    return claims
 
 
-@pytest.mark.parametrize("token", EXCHANGE_TOKENS.values(), ids=EXCHANGE_TOKENS.keys())
-def test_exchange_tokens_are_accepted_exactly_when_the_library_reads_them(token: str) -> None:
-    expected = _library_reads(token)
+READ = {"plain", "padded segments"}
+
+
+@pytest.mark.parametrize("name", EXCHANGE_TOKENS.keys())
+def test_exchange_tokens_are_accepted_exactly_when_pyjwt_reads_them(name: str) -> None:
+    token = EXCHANGE_TOKENS[name]
+    expected = _pyjwt_reads(token)
+    assert (expected is not None) == (name in READ)
     if expected is None:
         with pytest.raises(ApiError) as raised:
             unverified_claims(token, "Entra ID")
         assert (raised.value.status, raised.value.code) == (401, "InvalidAccessToken")
-        assert raised.value.message == "The Entra ID token is not a valid JWT."
+        assert raised.value.message == "Provided access token is not valid."
+        assert raised.value.innererror == {"code": "InvalidAccessToken", "message": "The Entra ID token is not a valid JWT."}
     else:
         assert unverified_claims(token, "Entra ID") == expected == _CLAIMS
 
 
-def test_the_emulator_does_not_use_a_second_jwt_decoder() -> None:
-    # Each of these is one the library reads and PyJWT's unverified decode refuses.
-    for name in ("header kid not a string", "header b64 false"):
-        with pytest.raises(jwt.InvalidTokenError):
-            jwt.decode(EXCHANGE_TOKENS[name], options={"verify_signature": False})
-        assert unverified_claims(EXCHANGE_TOKENS[name], "Teams") == _CLAIMS
+def test_the_emulator_imports_no_private_library_module() -> None:
+    """The verifier is the independent check of the library's signer: the emulator uses public API only."""
+    import acs_emulator
+
+    package = Path(acs_emulator.__file__).parent
+    identity_modules = [
+        "__init__", "_app", "_auth", "_cli", "_errors", "_server", "_store", "_timestamps", "_tls", "_tokens",
+        "_validation", "_versions",
+    ]
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in (package / f"{name}.py" for name in identity_modules)
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if re.match(r"\s*(from|import)\s+azure\.communication\.common(\.aio)?\._", line)
+    ]
+    assert offenders == []
 
 
 @pytest.mark.parametrize(
@@ -274,4 +293,5 @@ def test_token_expiry_reads_far_future_values_without_overflowing(exp: Any, expe
 def test_token_expiry_refuses_past_and_non_numbers_with_a_401(exp: Any, message: str) -> None:
     with pytest.raises(ApiError) as raised:
         token_expiry({"exp": exp}, "Teams", NOW)
-    assert (raised.value.status, raised.value.code, raised.value.message) == (401, "InvalidAccessToken", message)
+    assert (raised.value.status, raised.value.code) == (401, "InvalidAccessToken")
+    assert raised.value.innererror == {"code": "InvalidAccessToken", "message": message}

@@ -19,10 +19,8 @@ from azure.core.pipeline.transport import (
     HttpResponse,
     HttpTransport,
 )
-from token_credential_helpers import EPOCH, FakeClock, Flavor, make_jwt
-
-from azure.communication.common import CommunicationTokenCredential
-from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
+from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, Flavor, make_jwt
+from token_credential_helpers import SyncCredential as CommunicationTokenCredential
 
 ENDPOINT = "https://contoso.communication.azure.com"
 HOUR = 3600.0

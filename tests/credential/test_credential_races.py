@@ -7,11 +7,9 @@ import threading
 from typing import Any
 
 import pytest
-from token_credential_helpers import EPOCH, FakeClock, ManualScheduler, make_jwt
+from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, ManualScheduler, make_jwt
+from token_credential_helpers import SyncCredential as CommunicationTokenCredential
 from token_credential_helpers import wait_for as _wait_for
-
-from azure.communication.common import CommunicationTokenCredential
-from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
 
 HOUR = 3600.0
 THREADS = 64

@@ -20,10 +20,21 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
-from token_credential_helpers import EPOCH, FakeClock, ManualScheduler, Refresher, make_jwt
+from token_credential_helpers import (
+    EPOCH,
+    AsyncCredential,
+    FakeClock,
+    ManualScheduler,
+    Refresher,
+    in_flight,
+    make_jwt,
+    refresh_task,
+    settle_async,
+)
+from token_credential_helpers import SyncCredential as CommunicationTokenCredential
 from token_credential_helpers import wait_for as _wait_for
 
-from azure.communication.common import CommunicationTokenCredential, _scheduler
+from azure.communication.common import _scheduler
 from azure.communication.common._refresh import PROACTIVE_WINDOW
 from azure.communication.common._scheduler import TimerScheduler, _WorkerPool, default_scheduler
 from azure.communication.common._tokens import (
@@ -32,7 +43,6 @@ from azure.communication.common._tokens import (
     normalize_token,
     parse_jwt_expiry,
 )
-from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
 
 HOUR = 3600.0
 LOGGER = "azure.communication.common"
@@ -99,8 +109,7 @@ def test_async_proactive_credential_created_outside_a_loop_schedules_at_its_firs
         assert refresher.calls == 0
         clock.set(EPOCH + HOUR - PROACTIVE_WINDOW)
         assert scheduler.run_due() == 1  # the background refresh, with no caller waiting
-        while credential._task is not None:
-            await asyncio.wait([credential._task])
+        await settle_async(credential)
         assert refresher.calls == 1
         assert (await credential.get_token()).token == second
         await credential.close()
@@ -138,8 +147,7 @@ def test_async_proactive_credential_moves_its_schedule_to_the_next_asyncio_run(c
         assert refresher.calls == 0
         clock.set(on_second_loop.due)
         assert scheduler.run_due() == 1  # refreshed in the background, on this loop
-        while credential._task is not None:
-            await asyncio.wait([credential._task])
+        await settle_async(credential)
         assert refresher.calls == 1
         assert first_token != second
         token = (await credential.get_token()).token
@@ -197,7 +205,7 @@ def test_deeply_nested_refresher_result_is_an_opaque_token(clock: FakeClock, fre
     token = _deeply_nested_jwt()
     credential = CommunicationTokenCredential(token_refresher=lambda: token, _clock=clock)
     assert credential.get_token().token == token
-    assert credential._attempt is None
+    assert in_flight(credential) is None
 
 
 def test_access_token_expiry_beyond_float_range_is_a_value_error() -> None:
@@ -269,7 +277,7 @@ def test_unexpected_error_from_the_refresher_result_reaches_every_waiter(clock: 
     assert isinstance(runner, LookupError)
     assert isinstance(waiter, LookupError)
     assert gate.calls == 1
-    assert credential._attempt is None
+    assert in_flight(credential) is None
     gate.result = make_jwt(EPOCH + HOUR)
     clock.advance(1)  # past the failure gap
     assert credential.get_token().token == gate.result
@@ -330,7 +338,7 @@ async def test_async_unexpected_error_from_the_refresher_result_does_not_brick_t
     release.set()
     outcomes = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(outcome, LookupError) for outcome in outcomes)
-    assert credential._attempt is None
+    assert in_flight(credential) is None
     results[0] = make_jwt(EPOCH + HOUR)
     clock.advance(1)  # past the failure gap
     assert (await credential.get_token()).token == results[0]
@@ -369,7 +377,7 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
                 code = 3  # blocked on the parent's refresh (or lock)
             elif isinstance(result, BaseException):
                 code = 4
-            elif result.token == "child-opaque-token" and credential._attempt is None:
+            elif result.token == "child-opaque-token" and in_flight(credential) is None:
                 code = 42
         finally:
             sys.stdout.flush()
@@ -692,7 +700,7 @@ async def test_refresh_that_ends_while_parked_is_kept_for_the_next_loop(clock: F
     )
     clock.advance(1)
     assert scheduler.run_due() == 1  # the first background refresh starts
-    task = credential._task
+    task = refresh_task(credential)
     assert task is not None
     credential._park()
     release.set()

@@ -14,12 +14,12 @@ import weakref
 from typing import Any
 
 import pytest
-from token_credential_helpers import EPOCH, FakeClock, make_jwt
+from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, in_flight, make_jwt, refresh_task, settle_async
+from token_credential_helpers import SyncCredential as CommunicationTokenCredential
 from token_credential_helpers import wait_for as _wait_for
 
-from azure.communication.common import CommunicationTokenCredential, _scheduler
+from azure.communication.common import _scheduler
 from azure.communication.common._scheduler import TimerScheduler, default_scheduler
-from azure.communication.common.aio import CommunicationTokenCredential as AsyncCredential
 
 HOUR = 3600.0
 
@@ -31,7 +31,7 @@ class Owner:
 def _settled(credential: CommunicationTokenCredential) -> bool:
     # Read under the credential's lock: the outcome is published whole, with the next schedule.
     with credential._get_lock():
-        return credential._attempt is None
+        return in_flight(credential) is None
 
 
 @pytest.fixture
@@ -265,8 +265,7 @@ async def test_async_proactive_refresh_runs_on_the_loop(clock: FakeClock) -> Non
     handle = credential._entry
     assert isinstance(handle, asyncio.TimerHandle)
     await asyncio.wait_for(refreshed.wait(), 10)
-    while credential._task is not None:
-        await asyncio.wait([credential._task])
+    await settle_async(credential)
     assert (await credential.get_token()).token == token
     next_handle = credential._entry
     assert isinstance(next_handle, asyncio.TimerHandle)
@@ -275,7 +274,7 @@ async def test_async_proactive_refresh_runs_on_the_loop(clock: FakeClock) -> Non
     assert next_handle.when() - loop.time() == pytest.approx(HOUR - 600, abs=10)
     await credential.close()
     assert next_handle.cancelled()
-    assert credential._task is None
+    assert refresh_task(credential) is None
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 

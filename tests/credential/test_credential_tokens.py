@@ -1,4 +1,4 @@
-"""Token input: JWT decoding (base64url), opaque tokens, normalisation errors, hidden reprs."""
+"""Token input: the one JWT reader, opaque tokens, timestamps of token objects, mistaken inputs, hidden reprs."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ import binascii
 import json
 import logging
 import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from hypothesis import given
-from hypothesis import strategies as st
-from token_credential_helpers import EPOCH, b64url, make_jwt
+from token_credential_helpers import EPOCH, Flavor, b64url, make_jwt
 
+from azure.communication.common._cli import main as cli_main
+from azure.communication.common._jwt import jwt_expiry, numeric_exp, read_jwt
 from azure.communication.common._tokens import (
+    NEVER_EXPIRES_PUBLIC,
     OPAQUE_TOKEN_LIFETIME,
     ParsedToken,
     TokenSnapshot,
-    _flat_exp,
-    _numeric_exp,
-    _payload_exp,
+    check_undecodable_interval,
     decode_jwt_header,
     decode_jwt_payload,
     normalize_token,
@@ -92,7 +93,7 @@ def _decode_both(token: str) -> dict[str, object]:
         (f"{b64url(b'{}')}.e3é0.sig", "outside base64url"),
         (f"{b64url(b'{}')}.e=30.sig", "outside base64url"),
         (f"{b64url(b'{}')}.{b64url(b'{}')}AA.sig", "impossible base64url length"),
-        (f"{b64url(b'{}')}.{b64url(b'not json')}.sig", "not base64url-encoded JSON"),
+        (f"{b64url(b'{}')}.{b64url(b'not json')}.sig", "not base64url-encoded UTF-8 JSON"),
         (f"{b64url(b'{}')}.{b64url(b'[1, 2]')}.sig", "not an object"),
         (f"{b64url(bytes([0xFF, 0xFE]))}.{b64url(b'{}')}.sig", "header is not base64url"),
     ],
@@ -124,9 +125,10 @@ def test_decoders_reject_non_strings() -> None:
         make_jwt(None, sub="no exp"),
         make_jwt(True),  # type: ignore[arg-type]
         make_jwt("1800000000"),  # type: ignore[arg-type]
-        make_jwt(math.inf),
+        make_jwt(math.inf),  # json.dumps writes Infinity, which is not JSON
+        make_jwt(10**400),
     ],
-    ids=["opaque", "no-exp", "bool-exp", "string-exp", "infinite-exp"],
+    ids=["opaque", "no-exp", "bool-exp", "string-exp", "infinite-exp", "huge-exp"],
 )
 def test_opaque_tokens_get_the_assumed_lifetime_and_one_warning(token: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="azure.communication.common")
@@ -162,10 +164,13 @@ def test_empty_tokens_are_value_errors(value: object) -> None:
     ("value", "error", "expected"),
     [
         (AccessToken(123, 1), TypeError, "must be a str, not int"),  # type: ignore[arg-type]
-        (AccessToken("tok", "soon"), TypeError, "expires_on .* must be a number"),  # type: ignore[arg-type]
+        (AccessToken("tok", "soon"), ValueError, "expires_on of the token is a str that is not an ISO 8601"),  # type: ignore[arg-type]
+        (AccessToken("tok", b"1"), TypeError, "expires_on of the token must be a number"),  # type: ignore[arg-type]
         (AccessToken("tok", True), TypeError, "expires_on .* must be a number"),  # type: ignore[arg-type]
         (AccessToken("tok", math.nan), ValueError, "not NaN"),  # type: ignore[arg-type]
-        (AccessTokenInfo("tok", 1, refresh_on="x"), TypeError, "refresh_on .* must be a number"),  # type: ignore[arg-type]
+        (AccessTokenInfo("tok", 1, refresh_on="x"), ValueError, "refresh_on .* not an ISO 8601"),  # type: ignore[arg-type]
+        (AccessTokenInfo("tok", 1, refresh_on=[1]), TypeError, "refresh_on .* must be a number"),  # type: ignore[arg-type]
+        (AccessToken("tok", datetime(2030, 1, 1)), ValueError, "naive datetime: it must be timezone-aware"),  # type: ignore[arg-type]
     ],
 )
 def test_malformed_token_objects(value: object, error: type[Exception], expected: str) -> None:
@@ -245,48 +250,311 @@ def test_decoding_handles_real_unicode_claims() -> None:
     assert decode_jwt_payload(f"{b64url(b'{}')}.{b64url(raw)}.") == {"exp": 1}
 
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False)
-    | st.text(alphabet='exp"\\{}:, 0123456789', max_size=8)
+# --------------------------------------------------------------------------------------------------------
+# The one JWT reader: a table of odd tokens, read by the credential and by `acs-common token inspect`
+# --------------------------------------------------------------------------------------------------------
+
+EXP = 4_000_000_000  # 2096: still valid whenever the CLI's real clock reads it
+HEADER = b64url(b'{"alg":"RS256","typ":"JWT"}')
+
+
+def _jwt_of(payload: bytes, *, header: str = HEADER, pad: bool = False, signature: str = "c2ln") -> str:
+    return f"{header}.{b64url(payload, pad=pad)}.{signature}"
+
+
+def _dash_underscore_payload() -> str:
+    for shift in range(9):
+        claims = {"exp": EXP, "n": "x" * (shift % 3) + "~~~" + "x" * (shift // 3) + "???"}
+        payload = b64url(json.dumps(claims).encode())
+        if "-" in payload and "_" in payload:
+            return f"{HEADER}.{payload}.c2ln"
+    raise AssertionError("no base64url nonce found")
+
+
+def _padded() -> str:
+    # A payload whose unpadded length is not a multiple of 4, so the padded form really ends in "=".
+    for extra in ("", "a", "ab"):
+        token = _jwt_of(json.dumps({"exp": EXP, "p": extra}).encode(), pad=True)
+        if token.split(".")[1].endswith("="):
+            return token
+    raise AssertionError("no padded payload found")
+
+
+VALID, NO_EXPIRY, NOT_A_JWT = "valid", "no expiry", "not a JWT"
+E = str(EXP).encode()
+PLAIN = b'{"exp":' + E + b"}"
+PLUS_SLASH = b'{"exp":' + E + b', "n":"~~~???"}'  # plain base64 of it holds "+" and "/"
+
+# (case, token, the CLI's verdict); the credential reads `exp` exactly when the verdict is "valid".
+ODD_TOKENS: list[tuple[str, str, str]] = [
+    ("plain", _jwt_of(b'{"exp":' + E + b"}"), VALID),
+    ("trailing-comma-with-nested-object", _jwt_of(b'{"exp":' + E + b',"o":{},}'), NOT_A_JWT),
+    ("trailing-comma-flat", _jwt_of(b'{"exp":' + E + b",}"), NOT_A_JWT),
+    ("utf8-bom", _jwt_of(b'\xef\xbb\xbf{"exp":' + E + b"}"), NOT_A_JWT),
+    ("utf16-with-bom", _jwt_of(('{"exp":' + str(EXP) + "}").encode("utf-16")), NOT_A_JWT),
+    ("utf16-le-without-bom", _jwt_of(('{"exp":' + str(EXP) + "}").encode("utf-16-le")), NOT_A_JWT),
+    ("latin1-text", _jwt_of(b'{"exp":' + E + b',"n":"\xe9"}'), NOT_A_JWT),
+    ("nan-exp", _jwt_of(b'{"exp":NaN}'), NOT_A_JWT),
+    ("infinity-exp", _jwt_of(b'{"exp":Infinity}'), NOT_A_JWT),
+    ("nan-in-another-claim", _jwt_of(b'{"exp":' + E + b',"x":-Infinity}'), NOT_A_JWT),
+    ("string-exp", _jwt_of(b'{"exp":"' + E + b'"}'), NO_EXPIRY),
+    ("bool-exp", _jwt_of(b'{"exp":true}'), NO_EXPIRY),
+    ("null-exp", _jwt_of(b'{"exp":null}'), NO_EXPIRY),
+    ("overflowing-float-exp", _jwt_of(b'{"exp":1e400}'), NO_EXPIRY),
+    ("overflowing-int-exp", _jwt_of(b'{"exp":' + b"9" * 400 + b"}"), NO_EXPIRY),
+    ("exp-only-in-a-nested-object", _jwt_of(b'{"o":{"exp":' + E + b"}}"), NO_EXPIRY),
+    ("exp-inside-a-string", _jwt_of(b'{"a":"\\"exp\\":' + E + b'"}'), NO_EXPIRY),
+    ("duplicated-exp-last-wins", _jwt_of(b'{"exp":1,"exp":' + E + b"}"), VALID),
+    ("fractional-exp", _jwt_of(b'{"exp":' + E + b".5}"), VALID),
+    ("whitespace-around-json", _jwt_of(b' \n{ "exp" : ' + E + b" }\t"), VALID),
+    ("padding-present", _padded(), VALID),
+    ("padding-absent", _jwt_of(json.dumps({"exp": EXP, "p": "a"}).encode()), VALID),
+    ("wrong-padding", "", NOT_A_JWT),  # built below
+    ("dash-and-underscore", _dash_underscore_payload(), VALID),
+    ("empty-signature", _jwt_of(b'{"exp":' + E + b"}", signature=""), VALID),
+    ("two-segments", f"{HEADER}.{b64url(PLAIN)}", NOT_A_JWT),
+    ("four-segments", _jwt_of(b'{"exp":' + E + b"}") + ".more", NOT_A_JWT),
+    ("empty-payload", f"{HEADER}..c2ln", NOT_A_JWT),
+    ("payload-is-an-array", _jwt_of(b"[" + E + b"]"), NOT_A_JWT),
+    ("header-not-json", _jwt_of(b'{"exp":' + E + b"}", header=b64url(b"alg")), NOT_A_JWT),
+    ("plain-base64-in-payload", f"{HEADER}.{base64.b64encode(PLUS_SLASH).decode()}.c2ln", NOT_A_JWT),
+]
+
+
+def _wrong_padding() -> str:
+    # One "=" where none belongs: a payload of a multiple of 3 bytes has an unpadded length divisible by 4.
+    for extra in ("", "a", "ab"):
+        raw = json.dumps({"exp": EXP, "q": extra}).encode()
+        if len(raw) % 3 == 0:
+            return f"{HEADER}.{b64url(raw)}=.c2ln"
+    raise AssertionError("no payload of a multiple of 3 bytes")
+
+
+ODD_TOKENS[[case for case, _, _ in ODD_TOKENS].index("wrong-padding")] = ("wrong-padding", _wrong_padding(), NOT_A_JWT)
+
+
+def test_the_odd_token_table_is_well_formed() -> None:
+    # Each case really is what its name says (so the verdicts below test the reader, not the table).
+    tokens = dict((case, token) for case, token, _ in ODD_TOKENS)
+    assert tokens["padding-present"].split(".")[1].endswith("=")
+    assert "=" not in tokens["padding-absent"]
+    assert {"-", "_"} <= set(tokens["dash-and-underscore"].split(".")[1])
+    assert tokens["two-segments"].count(".") == 1
+    assert tokens["four-segments"].count(".") == 3
+    assert len(tokens["wrong-padding"].split(".")[1].rstrip("=")) % 4 == 0
+    assert len(ODD_TOKENS) == len(tokens) >= 30
+
+
+@pytest.mark.usefixtures("fresh_opaque_notice")
+@pytest.mark.parametrize(("case", "token", "verdict"), ODD_TOKENS, ids=[c for c, _, _ in ODD_TOKENS])
+async def test_odd_tokens_get_one_verdict_from_the_credential_and_the_cli(
+    case: str, token: str, verdict: str, flavor: Flavor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload_exp = float(EXP) + (0.5 if case == "fractional-exp" else 0.0)
+    credential = flavor.make(token)
+    got = await flavor.get(credential)
+    # The credential: the token's own exp when the verdict is "valid", else the opaque lifetime from now.
+    if verdict == VALID:
+        assert got.expires_on == math.floor(payload_exp)
+        assert jwt_expiry(token) == payload_exp
+    else:
+        assert got.expires_on == int(EPOCH + OPAQUE_TOKEN_LIFETIME)
+        assert jwt_expiry(token) is None
+    # The CLI, in-process: the same verdict, the same expiry.
+    assert cli_main(["token", "inspect", "--json", token]) == (0 if verdict == VALID else 1)
+    report = json.loads(capsys.readouterr().out)
+    assert report["verdict"] == verdict, case
+    assert report["expires_on"] == (payload_exp if verdict == VALID else None)
+    assert "c2ln" not in json.dumps(report)  # the signature is never shown
+
+
+def test_reader_parts_and_numeric_exp() -> None:
+    parts = read_jwt(make_jwt(EPOCH + 1, sub="u"))
+    assert parts.header == {"alg": "RS256", "typ": "JWT"}
+    assert parts.claims == {"sub": "u", "exp": EPOCH + 1}
+    assert parts.expires_on == EPOCH + 1
+    assert numeric_exp({"exp": 10**400}) is None
+    assert numeric_exp({"exp": True}) is None
+    assert numeric_exp({"exp": 5}) == 5.0
+    with pytest.raises(TypeError, match="must be a str"):
+        jwt_expiry(None)  # type: ignore[arg-type]
+
+
+def test_the_flat_exp_shortcut_is_gone() -> None:
+    import azure.communication.common._jwt as jwt_module
+    import azure.communication.common._tokens as tokens_module
+
+    for module in (jwt_module, tokens_module):
+        assert not any("flat" in name for name in vars(module)), module.__name__
+
+
+# --------------------------------------------------------------------------------------------------------
+# Token objects: expires_on as a number, an ACS timestamp string or an aware datetime
+# --------------------------------------------------------------------------------------------------------
+
+ACS_TEXT = "2026-12-02T20:16:31.0000000Z"
+ACS_SECONDS = 1_796_242_591.0
+
+
+@pytest.mark.parametrize(
+    ("expires_on", "expected"),
+    [
+        (ACS_TEXT, ACS_SECONDS),
+        ("2026-12-02T20:16:31Z", ACS_SECONDS),
+        ("2026-12-02T20:16:31.5Z", ACS_SECONDS + 0.5),
+        ("2026-12-02T20:16:31.123456789Z", ACS_SECONDS + 0.123456789),
+        ("2026-12-02T20:16:31+00:00", ACS_SECONDS),
+        ("2026-12-02T22:16:31.0000000+02:00", ACS_SECONDS),
+        ("  2026-12-02T20:16:31.0000000Z\n", ACS_SECONDS),
+        (datetime(2026, 12, 2, 20, 16, 31, tzinfo=timezone.utc), ACS_SECONDS),
+        (datetime(2026, 12, 2, 15, 16, 31, tzinfo=timezone(timedelta(hours=-5))), ACS_SECONDS),
+        (int(ACS_SECONDS), ACS_SECONDS),
+        (ACS_SECONDS + 0.25, ACS_SECONDS + 0.25),
+        (math.inf, math.inf),
+    ],
+    ids=[
+        "acs-7-digits",
+        "no-fraction",
+        "1-digit",
+        "9-digits",
+        "offset-zero",
+        "offset",
+        "whitespace",
+        "aware-utc",
+        "aware-offset",
+        "int",
+        "float",
+        "inf",
+    ],
 )
-_values = st.recursive(
-    _scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["exp", "x", '"exp"']), children, max_size=3)
-    ),
-    max_leaves=8,
+@pytest.mark.parametrize("kind", [AccessToken, AccessTokenInfo])
+def test_token_objects_take_numbers_timestamps_and_aware_datetimes(
+    kind: Any, expires_on: object, expected: float
+) -> None:
+    parsed = normalize_token(kind(SECRET, expires_on), EPOCH)
+    assert parsed.expires_on == pytest.approx(expected, abs=1e-6)
+    assert parsed.token == SECRET
+
+
+def test_refresh_on_takes_the_same_forms() -> None:
+    info = AccessTokenInfo(SECRET, ACS_TEXT, refresh_on="2026-12-02T20:06:31.0000000Z")  # type: ignore[arg-type]
+    assert normalize_token(info, EPOCH) == ParsedToken(SECRET, ACS_SECONDS, ACS_SECONDS - 600)
+
+
+def test_messages_name_the_source_once() -> None:
+    source = "the token_refresher result"
+    with pytest.raises(TypeError) as info:
+        normalize_token(AccessToken("tok", [1]), EPOCH, source=source)  # type: ignore[arg-type]
+    assert str(info.value).startswith("the expires_on of the token_refresher result must be a number")
+    assert "the the" not in str(info.value)
+    with pytest.raises(TypeError) as info2:
+        normalize_token(AccessToken(7, 1), EPOCH, source=source)  # type: ignore[arg-type]
+    assert str(info2.value) == "the token of the token_refresher result must be a str, not int."
+
+
+def test_a_bad_timestamp_is_not_quoted_and_not_chained() -> None:
+    with pytest.raises(ValueError) as info:
+        normalize_token(AccessToken("tok", f"2026-13-02T20:16:31Z {SECRET}"), EPOCH)  # type: ignore[arg-type]
+    assert SECRET not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+def test_a_token_that_never_expires_is_published_far_in_the_future() -> None:
+    snapshot = TokenSnapshot.build(SECRET, math.inf, math.inf)
+    assert snapshot.access_token.expires_on == NEVER_EXPIRES_PUBLIC
+    assert snapshot.access_token_info.expires_on == NEVER_EXPIRES_PUBLIC
+    assert snapshot.access_token_info.refresh_on is None
+    # The last second a datetime holds, so code that converts it does not overflow.
+    assert datetime.fromtimestamp(NEVER_EXPIRES_PUBLIC, timezone.utc).year == 9999
+    assert TokenSnapshot.empty().access_token.expires_on == 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# Mistaken token strings
+# --------------------------------------------------------------------------------------------------------
+
+JWT_SECRET = make_jwt(EPOCH + 3600, skypeid="acs:mistaken")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"Bearer {JWT_SECRET}", f"bearer {JWT_SECRET}", f"BEARER\t{JWT_SECRET}", f"  Bearer   {SECRET}\n"],
+    ids=["Bearer", "lower", "upper-tab", "opaque-with-spaces"],
 )
-_keys = st.sampled_from(["exp", "iat", "skypeid", '"exp"', "exp\\", "{", "e"]) | st.text(max_size=4)
+@pytest.mark.parametrize("wrap", ["str", "AccessToken", "AccessTokenInfo"])
+def test_a_bearer_prefix_is_refused_with_the_fix(text: str, wrap: str) -> None:
+    value: object = {"str": text, "AccessToken": AccessToken(text, 1), "AccessTokenInfo": AccessTokenInfo(text, 1)}[
+        wrap
+    ]
+    with pytest.raises(ValueError, match="without the prefix") as info:
+        normalize_token(value, EPOCH)
+    assert JWT_SECRET not in str(info.value)
+    assert SECRET not in str(info.value)
 
 
-@given(
-    payload=st.dictionaries(_keys, _values, max_size=5),
-    layout=st.sampled_from([{}, {"indent": 1}, {"separators": (",", ":")}]),
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"token": JWT_SECRET, "expiresOn": ACS_TEXT},
+        {"accessToken": {"token": JWT_SECRET, "expiresOn": ACS_TEXT}},
+        {"identity": {"id": "8:acs:r_u"}, "accessToken": {"token": JWT_SECRET, "expiresOn": ACS_TEXT}},
+        {"accessToken": JWT_SECRET},
+    ],
+    ids=["token", "nested-accessToken", "create-user-response", "accessToken-string"],
 )
-def test_expiry_fast_path_agrees_with_json(payload: dict[str, object], layout: dict[str, object]) -> None:
-    raw = json.dumps(payload, **layout).encode()  # type: ignore[arg-type]
-    token = f"{b64url(b'{}')}.{b64url(raw)}.sig"
-    applies, exp = _flat_exp(raw)
-    expected = _numeric_exp(json.loads(raw))
-    if applies:
-        assert exp == expected
-    assert _payload_exp(token) == expected
+@pytest.mark.parametrize("indent", [None, 2])
+def test_the_json_text_of_an_identity_response_is_refused_with_the_fix(
+    document: dict[str, Any], indent: int | None
+) -> None:
+    with pytest.raises(ValueError, match="JSON text of a whole identity response: pass only its token field") as info:
+        normalize_token(json.dumps(document, indent=indent), EPOCH, source="the token_refresher result")
+    assert JWT_SECRET not in str(info.value)
+    assert str(info.value).startswith("the token_refresher result is the JSON text")
+    assert info.value.__context__ is None
 
 
-def test_expiry_fast_path_applies_to_flat_payloads_only() -> None:
-    assert _flat_exp(b'{"scp":1792,"exp":1800000000.5,"iat":1}') == (True, 1800000000.5)
-    assert _flat_exp(b'{"exp": 1e400}') == (True, None)
-    assert _flat_exp(b'{"exp":' + b"9" * 400 + b"}") == (True, None)
-    assert _numeric_exp({"exp": 10**400}) is None
-    for raw in (
-        b'{"a":{"exp":1},"exp":2}',  # nested objects
-        b'{"exp":1,"exp":2}',  # duplicated key: json keeps the last
-        b'{"a":"\\"exp\\":1","b":2}',  # inside a string
-        b'{"exp":"1"}',
-        b'{"exp":true}',
-        b' {"exp":1}',
-    ):
-        assert _flat_exp(raw)[0] is False, raw
+@pytest.mark.usefixtures("fresh_opaque_notice")
+@pytest.mark.parametrize("text", ['{"other": 1}', "{not json", "Bearer", "bearer-token-without-space"])
+def test_lookalikes_stay_opaque_tokens(text: str) -> None:
+    assert normalize_token(text, EPOCH).expires_on == EPOCH + OPAQUE_TOKEN_LIFETIME
+
+
+# --------------------------------------------------------------------------------------------------------
+# undecodable_lifetime (the credential's undecodable_token_expiry_interval)
+# --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fresh_opaque_notice")
+def test_undecodable_lifetime_replaces_the_default(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="azure.communication.common")
+    assert normalize_token("opaque-a", EPOCH, undecodable_lifetime=30.5).expires_on == EPOCH + 30.5
+    assert normalize_token("opaque-a", EPOCH).expires_on == EPOCH + OPAQUE_TOKEN_LIFETIME == EPOCH + 600
+    # A JWT's own exp wins whatever the interval.
+    assert normalize_token(make_jwt(EPOCH + 5), EPOCH, undecodable_lifetime=30).expires_on == EPOCH + 5
+    notice = [r.getMessage() for r in caplog.records if "opaque" in r.getMessage()]
+    assert notice == [
+        "A token without a readable JWT 'exp' claim is treated as opaque and assumed valid for 30.5 seconds."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (0, ValueError),
+        (-1, ValueError),
+        (math.inf, ValueError),
+        (math.nan, ValueError),
+        (10**400, ValueError),
+        ("60", TypeError),
+        (True, TypeError),
+    ],
+)
+def test_undecodable_interval_must_be_positive_and_finite(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="undecodable_token_expiry_interval"):
+        check_undecodable_interval(value)
+
+
+def test_undecodable_interval_accepts_numbers() -> None:
+    assert check_undecodable_interval(1) == 1.0
+    assert check_undecodable_interval(0.25) == 0.25

@@ -14,6 +14,7 @@ from azure.core.credentials import AccessToken
 
 import azure.communication.common as common
 import azure.communication.common.aio as common_aio
+from azure.communication.common._credential import _create
 
 EPOCH = 1_800_000_000.0
 
@@ -57,9 +58,28 @@ class FakeClock:
         self.now = when
 
 
+def seamed(cls: Any) -> Callable[..., Any]:
+    """``cls`` (a credential class) as a factory that also takes the private test seams (``_clock``,
+    ``_monotonic``, ``_scheduler``, ``_jitter``, ``_exchanger_factory``), which its public signature hides."""
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return _create(cls, *args, **kwargs)
+
+    make.__name__ = cls.__name__
+    return make
+
+
+#: The two credentials, taking the private seams.
+SyncCredential = seamed(common.CommunicationTokenCredential)
+AsyncCredential = seamed(common_aio.CommunicationTokenCredential)
+
+
 class ManualEntry:
-    def __init__(self, due: float, owner: object, callback: Callable[[Any], None]) -> None:
+    def __init__(
+        self, due: float, owner: object, callback: Callable[[Any], None], wall_due: float | None = None
+    ) -> None:
         self.due = due
+        self.wall_due = wall_due
         self.owner = weakref.ref(owner)
         self.callback = callback
         self.cancelled = False
@@ -74,16 +94,40 @@ class ManualEntry:
 
 
 class ManualScheduler:
-    """Records schedules; :meth:`run_due` runs the entries due on the fake clock, earliest first."""
+    """Records schedules; :meth:`run_due` runs the entries due on the (monotonic) fake clock, earliest first.
 
-    def __init__(self, clock: FakeClock) -> None:
+    Background refreshes go to :attr:`entries`, refresh deadlines (``inline``) to :attr:`deadlines`.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.entries: list[ManualEntry] = []
+        self.deadlines: list[ManualEntry] = []
 
-    def schedule(self, due: float, owner: object, callback: Callable[[Any], None]) -> ManualEntry:
-        entry = ManualEntry(due, owner, callback)
-        self.entries.append(entry)
+    def schedule(
+        self,
+        due: float,
+        owner: object,
+        callback: Callable[[Any], None],
+        *,
+        wall_due: float | None = None,
+        inline: bool = False,
+    ) -> ManualEntry:
+        entry = ManualEntry(due, owner, callback, wall_due)
+        (self.deadlines if inline else self.entries).append(entry)
         return entry
+
+    def run_deadlines(self) -> int:
+        """Run every refresh deadline due now; return how many ran."""
+        ran = 0
+        for entry in list(self.deadlines):
+            if entry.live and entry.due <= self.clock():
+                entry.ran = True
+                owner = entry.owner()
+                assert owner is not None
+                entry.callback(owner)
+                ran += 1
+        return ran
 
     def live(self, owner: object | None = None) -> list[ManualEntry]:
         return [e for e in self.entries if e.live and (owner is None or e.owner() is owner)]
@@ -112,9 +156,7 @@ class Flavor:
     def __init__(self, name: str, clock: FakeClock, scheduler: ManualScheduler) -> None:
         self.name = name
         self.is_async = name == "aio"
-        self.cls: Any = (
-            common_aio.CommunicationTokenCredential if self.is_async else common.CommunicationTokenCredential
-        )
+        self.cls: Any = AsyncCredential if self.is_async else SyncCredential
         self.clock = clock
         self.scheduler = scheduler
 
@@ -157,13 +199,34 @@ class Flavor:
 
     async def settle(self, credential: Any) -> None:
         """Let a background refresh started by the scheduler finish."""
-        while self.is_async and credential._task is not None:
-            await asyncio.wait([credential._task])
+        await settle_async(credential)
 
     async def run_due(self, credential: Any) -> int:
         ran = self.scheduler.run_due()
         await self.settle(credential)
         return ran
+
+
+def refresh_task(credential: Any) -> Any:
+    """The task of the async credential's refresh in flight, or ``None``."""
+    attempt = credential._state.attempt
+    run = None if attempt is None else attempt.handle
+    return getattr(run, "task", None)
+
+
+async def settle_async(credential: Any) -> None:
+    """Let the async credential's refresh in flight finish."""
+    task = refresh_task(credential)
+    while task is not None:
+        await asyncio.wait([task])
+        # The done-callback that finishes the attempt runs one loop iteration after the task.
+        await asyncio.sleep(0)
+        task = refresh_task(credential)
+
+
+def in_flight(credential: Any) -> Any:
+    """The credential's attempt in flight, or ``None``."""
+    return credential._state.attempt
 
 
 class Refresher:

@@ -88,6 +88,46 @@ def test_assert_clean_checks_str_repr_and_args(registry: Any) -> None:
         registry.assert_clean(Leaky())
 
 
+def _encode_failure(text: str) -> UnicodeEncodeError:
+    try:
+        text.encode("ascii")
+    except UnicodeEncodeError as exc:
+        return exc
+    raise AssertionError("the text encoded")
+
+
+def test_assert_clean_walks_the_chain_and_the_exceptions_attributes(registry: Any) -> None:
+    registry.register(PLANTED, "the planted key")
+    pasted = PLANTED + "\u200b"
+    # A clean message whose context holds the key only in a UnicodeEncodeError's .object.
+    try:
+        try:
+            raise _encode_failure(pasted)
+        except UnicodeEncodeError:
+            raise ValueError("the key is not base64") from None
+    except ValueError as exc:
+        suppressed = exc
+    assert suppressed.__suppress_context__
+    with pytest.raises(AssertionError, match=r"the planted key in .*__context__ \(UnicodeEncodeError\)"):
+        registry.assert_clean(suppressed)
+    # An explicit cause, an attribute set on the exception, a note, a group member: each is found.
+    caused = RuntimeError("clean")
+    caused.__cause__ = KeyError("clean too")
+    caused.__cause__.__context__ = OSError(f"reading {PLANTED}")
+    holder = ValueError("clean")
+    holder.secret_value = PLANTED  # type: ignore[attr-defined]
+    noted = ValueError("clean")
+    noted.add_note(f"hint: {PLANTED}")
+    grouped = ExceptionGroup("clean", [ValueError("fine"), TypeError(PLANTED)])
+    for error in (caused, holder, noted, grouped):
+        with pytest.raises(AssertionError, match="the planted key"):
+            registry.assert_clean(error)
+    # A chain with nothing secret in it passes, and a cycle does not loop forever.
+    first, second = ValueError("a"), ValueError("b")
+    first.__context__, second.__context__ = second, first
+    registry.assert_clean(first, ValueError("clean", 42))
+
+
 def test_keeper_formats_arguments_and_tracebacks(registry: Any, keeper: Any) -> None:
     logger = logging.getLogger("tests.reliability.scan.private")
     registry.register(PLANTED, "the planted key")

@@ -5,7 +5,8 @@ Modules: the credential (sync and asyncio: static, refresher, failing refresher,
 parser, the HMAC policy (with azure-core's HTTP logging at DEBUG), connection strings and client arguments,
 the httpx and requests adapters, the emulator (good and bad requests) and the CLI (``sign``, ``request``,
 ``token inspect``). The secrets: an access key, the connection string holding it, user access tokens, an
-Entra ID token, and the text of a refresher's exception. The session-wide scan of tests/conftest.py checks
+Entra ID token, the text of a refresher's exception, and a key with a zero-width space pasted into it (whose
+decoding error would carry the whole key in its exception chain). The session-wide scan of tests/conftest.py checks
 the same log records again at the end of the session.
 """
 
@@ -92,6 +93,9 @@ def known() -> dict[str, str]:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
         "key": key,
+        # The same key with a zero-width space pasted into it: encoding it fails inside the decoder, whose
+        # UnicodeEncodeError holds the whole key in .object (the library must not chain it).
+        "pasted_key": key[:8] + "\u200b" + key[8:],
         "user_token": _jwt({"exp": time.time() + 3600, "skypeid": "acs:x"}),
         "expired_token": _jwt({"exp": time.time() - 10}),
         "opaque_token": "opaque-" + secrets.token_urlsafe(24),
@@ -132,6 +136,7 @@ def test_every_module_keeps_its_secrets(
     issued = _policy_and_adapters(known, emulator, ev)
     secret_registry.register_all(issued)
     _connection_strings(known, connection_string, ev)
+    _pasted_keys(known, ev)
     _emulator(known, emulator, ev)
     issued_by_cli = _cli(known, connection_string, emulator, ev, monkeypatch)
     secret_registry.register_all(issued_by_cli)
@@ -140,6 +145,7 @@ def test_every_module_keeps_its_secrets(
     # never reach a log record, which the scan below checks. Every other error is ours.
     ours = [e for e in ev.errors if not isinstance(e, LeakyError)]
     assert len(ours) >= 20
+    # For exceptions this walks the whole chain (__cause__, __context__) and each exception's attributes.
     secret_registry.assert_clean(*ours, *ev.objects)
     for text in ev.output:
         for name in ("key", "entra_token", "refresher_error_text"):
@@ -315,6 +321,30 @@ def _connection_strings(known: dict[str, str], connection_string: str, ev: Evide
     ev.expect(lambda: common.parse_client_arguments(f"https://user:{key}@x/", AzureKeyCredential(key)), ValueError)
     ev.expect(lambda: common.parse_client_arguments(f"https://x/?sig={key}", AzureKeyCredential(key)), ValueError)
     ev.keep(common.parse_client_arguments(connection_string))
+
+
+def _pasted_keys(known: dict[str, str], ev: Evidence) -> None:
+    """A key with a non-ASCII character, everywhere a key is taken: clean errors with clean chains."""
+    pasted, key = known["pasted_key"], known["key"]
+    for call in (
+        lambda: common.parse_connection_string(f"endpoint=https://x/;accesskey={pasted}"),
+        lambda: common.parse_client_arguments(f"endpoint=https://x/;accesskey={pasted}"),
+        lambda: common.CommunicationAccessKeyCredentialPolicy(pasted),
+        lambda: common.CommunicationAccessKeyCredentialPolicy(AzureKeyCredential(pasted)),
+        lambda: HttpxAuth(pasted),
+        lambda: RequestsAuth(AzureKeyCredential(pasted)),
+    ):
+        error = ev.expect(call, ValueError)
+        assert error.__context__ is None
+        assert error.__cause__ is None
+    # An endpoint value that runs on into a second accesskey= (segments split by newlines) is refused: an
+    # EndpointCredential built from it would show the key in its repr.
+    for runs_on in (
+        f"endpoint=https://x.example/\naccesskey={key}\n;accesskey={key}",
+        f"endpoint=https://x.example/ accesskey={key};accesskey={key}",
+    ):
+        ev.expect(lambda runs_on=runs_on: common.parse_connection_string(runs_on), ValueError)
+        ev.expect(lambda runs_on=runs_on: common.parse_client_arguments(runs_on), ValueError)
 
 
 def _emulator(known: dict[str, str], emulator: Emulator, ev: Evidence) -> None:

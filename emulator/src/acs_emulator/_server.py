@@ -23,9 +23,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from azure.communication.common._signing import decode_access_key
-
-from ._app import ACCESS_LOG_FORMAT, JWKS_PATH, IdentityService, ServiceSettings
+from ._app import ACCESS_LOG_FORMAT, DEFAULT_BODY_TIMEOUT, JWKS_PATH, IdentityService, ServiceSettings
+from ._auth import decode_key
+from ._control import CONTROL_PREFIX, is_loopback_host
 from ._errors import HTTP_ERROR_CODES, error_body
 from ._store import IdentityRecord, StoreWorker
 from ._tls import LocalAuthority
@@ -40,10 +40,76 @@ logger = logging.getLogger("acs_emulator")
 
 #: How long a stopping server waits for in-flight requests before cancelling them.
 _SHUTDOWN_TIMEOUT: Final = 2.0
+#: A new connection must deliver its request line and headers within this many seconds.
+DEFAULT_HEADER_TIMEOUT: Final = 10.0
+#: An idle keep-alive connection is closed after this many seconds.
+DEFAULT_KEEPALIVE_TIMEOUT: Final = 15.0
+#: The environment variable that turns on ``loose`` (any api-version accepted).
+LOOSE_ENV: Final = "ACS_EMULATOR_LOOSE"
+
+
+def _default_max_connections() -> int:
+    """Stay below the process's descriptor limit, so ``accept()`` never fails with EMFILE."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - Windows
+        return 1024
+    if soft == resource.RLIM_INFINITY:  # pragma: no cover - unusual limits
+        return 4096
+    # Headroom for the database, the CA files, the loop's own descriptors and the client sockets of tests.
+    return max(8, min(4096, soft // 2))
 
 
 class _JsonErrorRequestHandler(RequestHandler):
-    """Answers requests that fail in aiohttp's HTTP parser (before the app runs) with a JSON error."""
+    """Answers requests that fail in aiohttp's HTTP parser (before the app runs) with a JSON error.
+
+    It also bounds what a connection may hold: its first request's headers must arrive within the
+    header timeout (a silent or trickling socket is closed), and past the connection cap the oldest
+    connection that has not sent a byte yet makes room for the new one.
+    """
+
+    _limits: tuple[float, int] = (DEFAULT_HEADER_TIMEOUT, 1024)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._spoke = False
+        super().connection_made(transport)
+        header_timeout, max_connections = self._limits
+        self._header_deadline: asyncio.TimerHandle | None = self._loop.call_later(
+            header_timeout, self._header_timeout
+        )
+        manager = self._manager
+        if manager is not None and len(manager.connections) > max_connections:
+            silent = [h for h in manager.connections if isinstance(h, _JsonErrorRequestHandler) and not h._spoke]
+            victim = silent[0] if silent and silent[0] is not self else self
+            logger.info("Connection limit (%d) reached: closing a silent connection", max_connections)
+            victim._drop()
+
+    def data_received(self, data: bytes) -> None:
+        self._spoke = True
+        super().data_received(data)
+        # A complete first request stops the header clock; keep-alive idling is aiohttp's timeout.
+        if self._request_count and self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+        super().connection_lost(exc)
+
+    def _header_timeout(self) -> None:
+        self._header_deadline = None
+        if not self._request_count:
+            logger.debug("Closing a connection that sent no complete request in time")
+            self._drop()
+
+    def _drop(self) -> None:
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
 
     def handle_error(
         self,
@@ -69,17 +135,27 @@ class _JsonErrorRequestHandler(RequestHandler):
 
 
 class _JsonErrorServer(Server):
+    limits: tuple[float, int] = (DEFAULT_HEADER_TIMEOUT, 1024)
+
     def __call__(self) -> RequestHandler:
-        return _JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler = _JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler._limits = self.limits
+        return handler
 
 
 class _AppRunner(web.AppRunner):
     """An ``AppRunner`` whose connections answer HTTP parser errors in the service's JSON shape."""
 
+    def __init__(self, app: web.Application, *, limits: tuple[float, int], **kwargs: object) -> None:
+        super().__init__(app, **kwargs)  # type: ignore[arg-type]
+        self._limits = limits
+
     async def _make_server(self) -> Server:
         server = await super()._make_server()
         # aiohttp has no hook for the handler class; the subclass only overrides the factory call.
         server.__class__ = _JsonErrorServer
+        assert isinstance(server, _JsonErrorServer)
+        server.limits = self._limits
         return server
 
 
@@ -128,6 +204,13 @@ class Emulator:
             file, the one stored in it).
         fault_seed: seeds the fault-injection random source, for reproducible runs.
         https: serve TLS with a certificate from a local CA made for the run (see :attr:`ca_bundle`).
+        loose: accept any api-version (an unknown one serves every operation, each with its newest
+            behaviour); None reads ``ACS_EMULATOR_LOOSE`` (``1``/``true``/``yes`` turn it on).
+        header_timeout: seconds a new connection has to send its first request's headers.
+        body_timeout: seconds a request body has to arrive once its headers have (then 408).
+        keepalive_timeout: seconds an idle keep-alive connection stays open.
+        max_connections: open connections at most (default: half the descriptor limit); past it the
+            oldest silent connection is closed.
 
     Raises:
         ValueError: an argument is out of range (the access key is never quoted).
@@ -147,12 +230,39 @@ class Emulator:
         *,
         fault_seed: int | None = None,
         https: bool = False,
+        loose: bool | None = None,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
+        max_connections: int | None = None,
         _clock: Callable[[], float] | None = None,
+        _busy_timeout: float = 5.0,
     ) -> None:
+        #: Whether the key was generated here (the CLI banner shows only a generated key).
+        self.key_generated = access_key is None
         if access_key is None:
             access_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-        self._key = decode_access_key(access_key)
+        self._key = decode_key(access_key)
         self._access_key = access_key.strip()
+        for name, value in (
+            ("header_timeout", header_timeout),
+            ("body_timeout", body_timeout),
+            ("keepalive_timeout", keepalive_timeout),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number of seconds > 0.")
+        if max_connections is None:
+            max_connections = _default_max_connections()
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int) or max_connections < 1:
+            raise ValueError("max_connections must be a whole number >= 1.")
+        if loose is None:
+            loose = os.environ.get(LOOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        self._loose = bool(loose)
+        self._header_timeout = float(header_timeout)
+        self._body_timeout = float(body_timeout)
+        self._keepalive_timeout = float(keepalive_timeout)
+        self._max_connections = max_connections
+        self._busy_timeout = _busy_timeout
         if not isinstance(host, str) or not host:
             raise ValueError("host must be a non-empty string.")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -246,6 +356,16 @@ class Emulator:
         return self.endpoint + JWKS_PATH
 
     @property
+    def control_url(self) -> str:
+        """The control plane: :attr:`endpoint` + ``/_emulator`` (``/health``, ``/requests``, ``/chaos`` ...)."""
+        return self.endpoint + CONTROL_PREFIX
+
+    @property
+    def inspector_url(self) -> str:
+        """The web inspector: :attr:`endpoint` + ``/_emulator/ui/``."""
+        return self.endpoint + CONTROL_PREFIX + "/ui/"
+
+    @property
     def resource_id(self) -> str:
         """The resource GUID in ids and tokens (after ``start()`` with a database: the stored one)."""
         return self._resource_id
@@ -289,8 +409,13 @@ class Emulator:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
+    @property
+    def loose(self) -> bool:
+        """Whether any api-version is accepted (``loose=True`` or ``ACS_EMULATOR_LOOSE=1``)."""
+        return self._loose
+
     def _open(self) -> IdentityService:
-        store = StoreWorker(self._database)
+        store = StoreWorker(self._database, busy_timeout=self._busy_timeout)
         try:
             resource_id = store.call_sync(
                 lambda s: s.resource_id(self._resource_id, override=self._explicit_resource_id)
@@ -309,17 +434,21 @@ class Emulator:
             latency=self._latency,
             fail_rate=self._fail_rate,
             retry_after=self._retry_after,
+            loose=self._loose,
+            body_timeout=self._body_timeout,
         )
         self._service = IdentityService(settings, store, self._issuer, clock=self._clock, rng=self._rng)
         return self._service
 
     async def _serve(self, service: IdentityService) -> None:
         runner = _AppRunner(
-            service.application(),
+            service.application(control_open=is_loopback_host(self._host)),
             access_log=access_logger,
             access_log_format=ACCESS_LOG_FORMAT,
             handle_signals=False,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
+            keepalive_timeout=self._keepalive_timeout,
+            limits=(self._header_timeout, self._max_connections),
         )
         await runner.setup()
         try:

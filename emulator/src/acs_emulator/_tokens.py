@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import jwt
@@ -28,7 +28,10 @@ RESOURCE_LOCATION: Final = "unitedstates"
 
 # Identical inputs give identical RS256 signatures (PKCS#1 v1.5 is deterministic), so a request that
 # repeats another's (same user, scopes, iat second and expiry) reuses its token instead of signing again.
+# The cache is bounded by entries and by the bytes of the tokens and keys it holds (a token is about 900
+# bytes; the bound holds even if a request path ever lets bigger claims through).
 _CACHE_LIMIT: Final = 4096
+_CACHE_BYTES: Final = 8 * 1024 * 1024
 
 
 def _b64url(data: bytes) -> str:
@@ -58,6 +61,9 @@ class TokenIssuer:
         self.jwks_bytes: bytes = json.dumps(self._jwks).encode("utf-8")
         self._headers = {"kid": self.kid}
         self._cache: dict[tuple[str, str, int, int, int], str] = {}
+        self._cache_bytes = 0
+        #: Called with every token issued (the control plane remembers the newest ones' claims).
+        self.on_issue: Callable[[str], None] | None = None
 
     def issue(self, *, skype_id: str, scopes: Sequence[str], iat: int, exp: int, scp: int = ACS_SCP) -> str:
         """Return a signed token.
@@ -73,6 +79,8 @@ class TokenIssuer:
         cache_key = (skype_id, acs_scope, iat, exp, scp)
         token = self._cache.get(cache_key)
         if token is not None:
+            if self.on_issue is not None:
+                self.on_issue(token)
             return token
         payload = {
             "skypeid": skype_id,
@@ -85,9 +93,14 @@ class TokenIssuer:
             "iat": iat,
         }
         token = jwt.encode(payload, self._key, algorithm="RS256", headers=self._headers)
-        if len(self._cache) >= _CACHE_LIMIT:
+        size = len(token) + len(skype_id) + len(acs_scope)
+        if len(self._cache) >= _CACHE_LIMIT or self._cache_bytes + size > _CACHE_BYTES:
             self._cache.clear()
+            self._cache_bytes = 0
         self._cache[cache_key] = token
+        self._cache_bytes += size
+        if self.on_issue is not None:
+            self.on_issue(token)
         return token
 
     def verify(self, token: str) -> dict[str, Any]:

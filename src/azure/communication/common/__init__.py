@@ -1,34 +1,43 @@
 """Authentication and communication identifiers for Azure Communication Services.
 
 An independent implementation of ``@azure/communication-common`` for Python (not a Microsoft package).
+
+Names are loaded on first use (a module ``__getattr__``, PEP 562): code that only works with identifiers
+never imports azure-core, and neither do the CLI's offline commands. ``__all__``, ``dir()`` and type
+checkers (through the ``TYPE_CHECKING`` imports below) see every name as if it were imported eagerly.
 """
 
-from ._connection_string import (
-    EndpointCredential,
-    is_key_credential,
-    parse_client_arguments,
-    parse_connection_string,
-)
-from ._credential import (
-    AzureCommunicationTokenCredential,
-    CommunicationTokenCredential,
-    TokenRefresher,
-)
-from ._identifiers import (
-    CommunicationCloudEnvironment,
-    CommunicationIdentifier,
-    CommunicationIdentifierKind,
-    CommunicationUserIdentifier,
-    MicrosoftTeamsAppIdentifier,
-    MicrosoftTeamsUserIdentifier,
-    PhoneNumberIdentifier,
-    TeamsExtensionUserIdentifier,
-    UnknownIdentifier,
-    identifier_from_raw_id,
-)
-from ._policy import CommunicationAccessKeyCredentialPolicy, create_communication_auth_policy
+import typing as _typing
+from importlib import import_module as _import_module
+
 from ._version import VERSION, __version__
-from ._wire import deserialize_identifier, serialize_identifier
+
+if _typing.TYPE_CHECKING:
+    from ._connection_string import (
+        EndpointCredential,
+        is_key_credential,
+        parse_client_arguments,
+        parse_connection_string,
+    )
+    from ._credential import (
+        AzureCommunicationTokenCredential,
+        CommunicationTokenCredential,
+        TokenRefresher,
+    )
+    from ._identifiers import (
+        CommunicationCloudEnvironment,
+        CommunicationIdentifier,
+        CommunicationIdentifierKind,
+        CommunicationUserIdentifier,
+        MicrosoftTeamsAppIdentifier,
+        MicrosoftTeamsUserIdentifier,
+        PhoneNumberIdentifier,
+        TeamsExtensionUserIdentifier,
+        UnknownIdentifier,
+        identifier_from_raw_id,
+    )
+    from ._policy import CommunicationAccessKeyCredentialPolicy, create_communication_auth_policy
+    from ._wire import deserialize_identifier, serialize_identifier
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_exports.py checks
     "AzureCommunicationTokenCredential",
@@ -55,3 +64,43 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_exports.py checks
     "parse_connection_string",
     "serialize_identifier",
 ]
+
+# Where each lazily loaded name lives (tests/test_exports.py checks this table against __all__ and the
+# TYPE_CHECKING block above).
+_LAZY: dict[str, str] = {
+    "AzureCommunicationTokenCredential": "._credential",
+    "CommunicationAccessKeyCredentialPolicy": "._policy",
+    "CommunicationCloudEnvironment": "._identifiers",
+    "CommunicationIdentifier": "._identifiers",
+    "CommunicationIdentifierKind": "._identifiers",
+    "CommunicationTokenCredential": "._credential",
+    "CommunicationUserIdentifier": "._identifiers",
+    "EndpointCredential": "._connection_string",
+    "MicrosoftTeamsAppIdentifier": "._identifiers",
+    "MicrosoftTeamsUserIdentifier": "._identifiers",
+    "PhoneNumberIdentifier": "._identifiers",
+    "TeamsExtensionUserIdentifier": "._identifiers",
+    "TokenRefresher": "._credential",
+    "UnknownIdentifier": "._identifiers",
+    "create_communication_auth_policy": "._policy",
+    "deserialize_identifier": "._wire",
+    "identifier_from_raw_id": "._identifiers",
+    "is_key_credential": "._connection_string",
+    "parse_client_arguments": "._connection_string",
+    "parse_connection_string": "._connection_string",
+    "serialize_identifier": "._wire",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(module, __name__), name)
+    # Cached in the module: later lookups are plain attribute reads, without this function.
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -96,12 +96,25 @@ def parse_connection_string(connection_string: str) -> EndpointCredential:
     for name in (_ENDPOINT, _ACCESS_KEY):
         if not fields[name]:
             raise ValueError(f"Invalid connection string: {name!r} is empty.")
+    # The endpoint is checked here, not only by parse_client_arguments: a value that runs on into a second
+    # "accesskey=" (segments split by newlines) would otherwise show the key in EndpointCredential's repr.
+    problem = _endpoint_problem(fields[_ENDPOINT])
+    if problem is not None:
+        raise ValueError(f"Invalid connection string: 'endpoint' is invalid: {problem}; expected {_EXAMPLE_ENDPOINT!r}.")
     key = fields[_ACCESS_KEY]
+    reason = _key_problem(key)
+    # Raised outside any except block: the decoder's errors (a UnicodeEncodeError's .object) hold the key.
+    if reason is not None:
+        raise ValueError(f"Invalid connection string: 'accesskey' is invalid. {reason}")
+    return EndpointCredential(fields[_ENDPOINT], AzureKeyCredential(key))
+
+
+def _key_problem(key: str) -> str | None:
     try:
         decode_access_key(key)
     except ValueError as exc:
-        raise ValueError(f"Invalid connection string: 'accesskey' is invalid. {exc}") from None
-    return EndpointCredential(fields[_ENDPOINT], AzureKeyCredential(key))
+        return str(exc)  # decode_access_key's messages name the key's length, never the key
+    return None
 
 
 @overload

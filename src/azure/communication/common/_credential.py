@@ -1,53 +1,36 @@
 """The user access token credential for threads (``azure.communication.common.CommunicationTokenCredential``).
 
-This module holds :class:`_CredentialCore`, the state and transitions shared with the asyncio credential
-(:mod:`azure.communication.common.aio._credential`), and the threading shell. The decisions themselves
-(fresh / stale / expired, who refreshes, when to retry) are the pure functions of :mod:`._refresh`; the
-shells only lock, wait and call.
+The lifecycle (fresh / stale / expired, who refreshes, when to retry, deadlines, closing) is the pure
+transition function of :mod:`._lifecycle`; :class:`_CredentialBase` holds what both shells share (argument
+checks, the state, running the shell-neutral effects, reading an attempt's outcome) and the threading
+shell here only locks, waits and calls. Each attempt is created before the lock is taken and finished in
+the same structured block that starts it, so an interrupt at any point can never leave it in flight.
 
-Private test seam (keyword-only constructor arguments, not part of the public overloads):
-
-- ``_clock``: a ``Callable[[], float]`` returning the time in seconds since the epoch (default
-  ``time.time``); every timing decision reads it, so tests drive time with a fake clock.
-- ``_scheduler``: an object with ``schedule(due, owner, callback) -> entry`` (``entry.cancel()``), see
-  :class:`._scheduler.Scheduler`; ``due`` is on ``_clock``. Default: the process-wide
-  :func:`._scheduler.default_scheduler` (sync) or the bound event loop's ``call_at`` (asyncio). Tests pass a
-  scheduler whose due entries they run themselves.
-- ``_jitter``: a ``Callable[[], float]`` returning a fraction in ``[0, 1)`` (default ``random.random``).
-- ``_exchanger_factory``: builds the Entra exchanger from ``(resource_endpoint, token_credential, scopes,
-  **pipeline_kwargs)`` (default: :class:`._entra.EntraTokenExchanger`).
+Private test seam: :func:`_create` builds a credential with injected clocks and scheduler (see
+:class:`_Seams`); the public constructors show only public parameters.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 import logging
 import math
 import os
 import random
 import threading
 import time
-import types
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, overload
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, overload
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from ._refresh import (
-    ON_DEMAND_WINDOW,
-    PROACTIVE_WINDOW,
-    Action,
-    TokenState,
-    accept_refreshed,
-    background_retry_at,
-    decide,
-    initial_snapshot,
-    next_failure_gap,
-    proactive_due,
-    stale_retry_at,
-    token_state,
-)
+from . import _lifecycle as lc
+from ._refresh import ON_DEMAND_WINDOW, PROACTIVE_WINDOW, TokenState, initial_snapshot, token_state
 from ._scheduler import ScheduledEntry, Scheduler, default_scheduler, fork_generation
-from ._tokens import TokenInput, TokenSnapshot, normalize_token
+from ._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot, check_undecodable_interval, normalize_token
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,12 +42,20 @@ _LOGGER = logging.getLogger("azure.communication.common")
 #: A no-argument callable returning a new token: a ``str``, an ``AccessToken`` or an ``AccessTokenInfo``.
 TokenRefresher = Callable[[], TokenInput]
 
-# Shared by every closed credential: never fresh, so each call reaches the closed check.
-_CLOSED = TokenSnapshot.empty()
-_REFRESHER_RESULT = "the token_refresher result"
+#: Default of ``refresh_timeout``: a token service that has not answered in a minute is not going to, and
+#: a caller of an azure-core client should see an error rather than hang.
+DEFAULT_REFRESH_TIMEOUT: Final = 60.0
+
+# The attempts whose refresher runs in this context. Child tasks (gather, create_task, wait_for) and
+# context-copying executors (asyncio.to_thread) inherit it, so a refresher that reaches its own credential
+# through one of them is recognised instead of waiting on itself forever.
+_RUNNING: contextvars.ContextVar[tuple[lc.Attempt, ...]] = contextvars.ContextVar("acs_token_refreshes", default=())
+
 # Guards the lazy creation of per-credential locks (most credentials never need one), and their
 # replacement in a forked child.
 _ALLOC_LOCK = threading.Lock()
+
+_C = TypeVar("_C", bound="_CredentialBase")
 
 
 def _reset_alloc_lock() -> None:
@@ -77,79 +68,137 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_alloc_lock)
 
 
-class _Attempt:
-    """One refresher call in flight and, once done, its outcome (read by every caller that waited)."""
+@dataclass(frozen=True, slots=True)
+class _Seams:
+    """What tests inject (see :func:`_create`); ``None`` means the default.
 
-    __slots__ = ("background", "done", "error", "owner", "snapshot", "traceback", "usable")
+    Args:
+        clock: The wall clock (seconds since the epoch; default ``time.time``): token expiry.
+        monotonic: The monotonic clock (default ``time.monotonic``, or ``clock`` when only that is
+            given, so a test's one fake clock drives both): gaps, back-off, deadlines, schedules.
+        scheduler: ``schedule(due, owner, callback, *, wall_due=None, inline=False) -> entry`` with
+            ``entry.cancel()``; ``due`` on ``monotonic``. Default: the process-wide timer (sync) or the
+            bound event loop (async).
+        jitter: A ``Callable[[], float]`` returning a fraction in ``[0, 1)`` (default ``random.random``).
+        exchanger_factory: Builds the Entra exchanger from ``(resource_endpoint, token_credential, scopes,
+            **pipeline_kwargs)``.
+    """
 
-    def __init__(self, owner: object, background: bool) -> None:
-        self.owner = owner
-        self.background = background
-        self.done = False
-        self.snapshot: TokenSnapshot | None = None
-        self.error: BaseException | None = None
-        self.traceback: types.TracebackType | None = None
-        self.usable = False
+    clock: Callable[[], float] | None = None
+    monotonic: Callable[[], float] | None = None
+    scheduler: Scheduler | None = None
+    jitter: Callable[[], float] | None = None
+    exchanger_factory: Callable[..., Any] | None = None
 
 
-class _CredentialCore:
-    """State and transitions shared by the threading and asyncio credentials; no locking, no waiting.
+_DEFAULT_SEAMS: Final = _Seams()
 
-    Subclasses call :meth:`_setup` from ``__init__`` and :meth:`_complete` (under their lock) when a
-    refresher call ends; they provide :meth:`_current_scheduler` and the background callback.
+
+def _create(
+    cls: type[_C],
+    *args: Any,
+    _clock: Callable[[], float] | None = None,
+    _monotonic: Callable[[], float] | None = None,
+    _scheduler: Scheduler | None = None,
+    _jitter: Callable[[], float] | None = None,
+    _exchanger_factory: Callable[..., Any] | None = None,
+    **kwargs: Any,
+) -> _C:
+    """Build a ``cls`` credential with the private test seams (see :class:`_Seams`).
+
+    Args:
+        cls: The sync or the async ``CommunicationTokenCredential``.
+        *args: The constructor's positional arguments.
+        **kwargs: The constructor's keyword arguments.
+    """
+    credential = cls.__new__(cls)
+    seams = _Seams(_clock, _monotonic, _scheduler, _jitter, _exchanger_factory)
+    credential._init(args, kwargs, seams)
+    return credential
+
+
+def _unwrap_partial(fn: object) -> object:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` gives a coroutine: an ``async def`` function or method, a ``partial`` of one,
+    or an object with an ``async def __call__``."""
+    target = _unwrap_partial(fn)
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - the class's, not the instance's
+    return not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
+
+
+def _check_refresh_timeout(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"refresh_timeout must be a number of seconds or None, not {type(value).__name__}.")
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"refresh_timeout must be a positive, finite number of seconds or None, got {value!r}.")
+    return seconds
+
+
+class _CredentialBase:
+    """What the threading and the async credential share; no locking, no waiting.
+
+    The shells call :meth:`_setup` from ``_init``, feed lifecycle events through :meth:`_feed` (under
+    their lock) and run the shell-specific effects (waking waiters, cancelling a task) themselves.
     """
 
     __slots__ = (
-        "_attempt",
-        "_bg_failures",
         "_clock",
-        "_closed",
         "_entry",
         "_exchanger",
-        "_failure",
-        "_failure_gap",
-        "_failure_traceback",
-        "_failure_until",
         "_generation",
         "_jitter",
+        "_monotonic",
         "_parked",
-        "_proactive",
         "_refresher",
         "_scheduler",
         "_snapshot",
-        "_window",
+        "_state",
     )
+
+    _ASYNC: bool = False
+
+    def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
+        raise NotImplementedError
 
     def _setup(
         self,
         token: object,
         token_refresher: object,
         proactive_refresh: bool,
+        refresh_timeout: object,
+        undecodable_token_expiry_interval: object,
         resource_endpoint: object,
         token_credential: object,
         scopes: object,
         pipeline_kwargs: dict[str, Any],
-        clock: Callable[[], float] | None,
-        scheduler: Scheduler | None,
-        jitter: Callable[[], float] | None,
-        exchanger_factory: Callable[..., Any],
+        seams: _Seams,
+        default_exchanger: Callable[..., Any],
     ) -> None:
+        clock = seams.clock
         self._clock: Callable[[], float] = time.time if clock is None else clock
-        self._scheduler = scheduler
-        self._jitter: Callable[[], float] = random.random if jitter is None else jitter
-        self._closed = False
-        self._attempt: _Attempt | None = None
+        monotonic = seams.monotonic
+        if monotonic is None:
+            monotonic = time.monotonic if clock is None else clock
+        self._monotonic: Callable[[], float] = monotonic
+        self._scheduler = seams.scheduler
+        self._jitter: Callable[[], float] = random.random if seams.jitter is None else seams.jitter
         self._entry: ScheduledEntry | None = None
-        self._failure_until = -math.inf
-        self._failure_gap = 0.0
-        self._failure: BaseException | None = None
-        self._failure_traceback: types.TracebackType | None = None
-        self._bg_failures = 0
         self._exchanger: Any = None
         self._generation = fork_generation()
-        # The real snapshot while a never-fresh view of it is published (see _park).
-        self._parked: TokenSnapshot | None = None
+        self._parked = False
         name = type(self).__name__
+        timeout = _check_refresh_timeout(refresh_timeout)
+        lifetime = check_undecodable_interval(undecodable_token_expiry_interval)
         entra = resource_endpoint is not None or token_credential is not None or scopes is not None
         if entra:
             if token is not None or token_refresher is not None or proactive_refresh:
@@ -159,113 +208,90 @@ class _CredentialCore:
                 )
             if resource_endpoint is None or token_credential is None:
                 raise TypeError(f"{name} in Entra mode needs both resource_endpoint and token_credential.")
-            self._exchanger = exchanger_factory(resource_endpoint, token_credential, scopes, **pipeline_kwargs)
+            factory = default_exchanger if seams.exchanger_factory is None else seams.exchanger_factory
+            self._exchanger = factory(resource_endpoint, token_credential, scopes, **pipeline_kwargs)
             self._refresher: Callable[[], object] | None = self._exchanger
-            self._window = ON_DEMAND_WINDOW
-            self._proactive = False
-            self._snapshot = TokenSnapshot.empty()
+            config = lc.Config(ON_DEMAND_WINDOW, False, timeout, lifetime)
+            self._install(lc.State(config, TokenSnapshot.empty()))
             return
         if pipeline_kwargs:
             unexpected = sorted(pipeline_kwargs)[0]
             raise TypeError(f"{name}() got an unexpected keyword argument {unexpected!r}.")
-        if token_refresher is not None and not callable(token_refresher):
-            raise TypeError(
-                f"token_refresher must be a callable with no arguments, not {type(token_refresher).__name__}."
-            )
+        if token_refresher is not None:
+            if not callable(token_refresher):
+                raise TypeError(
+                    f"token_refresher must be a callable with no arguments, not {type(token_refresher).__name__}."
+                )
+            if not self._ASYNC and is_async_callable(token_refresher):
+                raise TypeError(
+                    "token_refresher is an async function; use the asyncio credential, "
+                    "azure.communication.common.aio.CommunicationTokenCredential, for an async refresher "
+                    "(or pass a sync function here)."
+                )
         if proactive_refresh and token_refresher is None:
             raise ValueError("proactive_refresh=True needs a token_refresher.")
         if token is None and token_refresher is None:
             raise ValueError(f"{name} needs a token, a token_refresher, or both.")
         self._refresher = token_refresher
-        self._proactive = bool(proactive_refresh)
-        self._window = PROACTIVE_WINDOW if self._proactive else ON_DEMAND_WINDOW
+        proactive = bool(proactive_refresh)
+        window = None if token_refresher is None else (PROACTIVE_WINDOW if proactive else ON_DEMAND_WINDOW)
+        config = lc.Config(window, proactive, timeout, lifetime)
         if token is None:
-            self._snapshot = TokenSnapshot.empty()
+            snapshot = TokenSnapshot.empty()
         else:
             now = self._clock()
-            parsed = normalize_token(token, now)
-            window = None if token_refresher is None else self._window
-            self._snapshot = initial_snapshot(parsed, now, window)
+            parsed = normalize_token(token, now, undecodable_lifetime=lifetime)
+            snapshot = initial_snapshot(parsed, now, window)
+        self._install(lc.State(config, snapshot))
 
-    # -- the published snapshot -----------------------------------------------------------------------------
+    def _install(self, state: lc.State) -> None:
+        self._state = state
+        self._snapshot = state.published()
 
-    def _current(self) -> TokenSnapshot:
-        """The real snapshot (the published one may be its never-fresh view, see :meth:`_park`)."""
-        parked = self._parked
-        return self._snapshot if parked is None else parked
+    # -- running the lifecycle ------------------------------------------------------------------------
 
-    def _publish(self, snapshot: TokenSnapshot) -> None:
-        if self._parked is None:
-            self._snapshot = snapshot
-        else:
-            self._parked = snapshot
-            self._snapshot = snapshot.never_fresh()
+    def _feed(self, event: lc.Event) -> lc.Effect | None:
+        """Run ``event`` through the lifecycle (under the shell's lock) and its effects; return the last
+        effect (the verdict of a Begin or Due event)."""
+        state, effects = lc.step(self._state, event, self._clock(), self._monotonic(), self._jitter())
+        self._state = state
+        for effect in effects:
+            self._apply(effect)
+        return effects[-1] if effects else None
 
-    def _park(self) -> None:
-        """Send the next call to the slow path, where the shell (re)binds and schedules its refresh.
+    def _apply(self, effect: lc.Effect) -> None:
+        if isinstance(effect, lc.Publish):
+            snapshot = effect.snapshot
+            self._snapshot = snapshot.never_fresh() if self._parked and not self._state.closed else snapshot
+        elif isinstance(effect, lc.Resolve):
+            attempt = effect.attempt
+            attempt.snapshot = effect.snapshot
+            attempt.error = effect.error
+            attempt.traceback = None if effect.error is None else effect.error.__traceback__
+            attempt.usable = effect.usable
+            attempt.abandoned = effect.abandoned
+            attempt.done = True
+            timer, attempt.timer = attempt.timer, None
+            if timer is not None:
+                timer.cancel()  # type: ignore[attr-defined]
+        elif isinstance(effect, lc.Wake):
+            self._wake(effect.attempt)
+        elif isinstance(effect, lc.Cancel):
+            self._cancel_run(effect.attempt)
+        elif isinstance(effect, lc.Reschedule):
+            self._reschedule(effect.due, effect.wall_due)
+        elif isinstance(effect, lc.Unschedule):
+            entry, self._entry = self._entry, None
+            if entry is not None:
+                entry.cancel()
+        elif isinstance(effect, lc.Log):
+            _LOGGER.log(effect.level, effect.message, *effect.args)
 
-        The fresh path stays one clock call and one comparison: the published snapshot is the same token
-        with ``refresh_on`` at minus infinity, the real one is kept aside until :meth:`_unpark`.
-        """
-        if self._closed or self._parked is not None:
-            return
-        self._parked = snapshot = self._snapshot
-        self._snapshot = snapshot.never_fresh()
-        entry, self._entry = self._entry, None
-        if entry is not None:
-            entry.cancel()
+    def _wake(self, attempt: lc.Attempt) -> None:
+        raise NotImplementedError
 
-    def _unpark(self) -> None:
-        parked, self._parked = self._parked, None
-        if parked is not None:
-            self._snapshot = parked
-
-    def _mark_closed(self) -> bool:
-        """Mark the credential closed (under the shell's lock); ``False`` if it already was.
-
-        Later calls miss the fresh path (the closed snapshot is never fresh) and get the closed error;
-        the scheduled refresh is cancelled.
-        """
-        if self._closed:
-            return False
-        self._closed = True
-        self._snapshot = _CLOSED
-        self._parked = None
-        entry, self._entry = self._entry, None
-        if entry is not None:
-            entry.cancel()
-        return True
-
-    # -- decisions taken under the shell's lock ---------------------------------------------------------
-
-    def _decide(self, now: float) -> Action:
-        return decide(
-            token_state(self._current(), now),
-            in_flight=self._attempt is not None,
-            now=now,
-            failure_until=self._failure_until,
-        )
-
-    def _raise_last_failure(self) -> NoReturn:
-        error = self._failure
-        assert error is not None
-        # Re-raised from the traceback of the failed call, so repeated raises do not grow it.
-        raise error.with_traceback(self._failure_traceback)
-
-    def _closed_error(self) -> RuntimeError:
-        return RuntimeError(f"This {type(self).__name__} is closed.")
-
-    def _reentrant_error(self) -> RuntimeError:
-        return RuntimeError(
-            f"The token_refresher called get_token on its own {type(self).__name__}; "
-            "a refresher must fetch a new token without using the credential it refreshes."
-        )
-
-    def _first_due(self) -> float:
-        snapshot = self._current()
-        if not math.isfinite(snapshot.expires_on):
-            return self._clock()
-        return proactive_due(snapshot, self._jitter())
+    def _cancel_run(self, attempt: lc.Attempt) -> None:
+        """Stop a refresher call (threads cannot: an abandoned call runs on, its result may still count)."""
 
     def _current_scheduler(self) -> Scheduler:
         raise NotImplementedError
@@ -275,8 +301,8 @@ class _CredentialCore:
         which would hold the credential strongly)."""
         raise NotImplementedError
 
-    def _reschedule(self, due: float) -> None:
-        """Replace the scheduled background refresh by one at ``due``.
+    def _reschedule(self, due: float, wall_due: float | None = None) -> None:
+        """Replace the scheduled background refresh by one at ``due`` (monotonic).
 
         A scheduler that fails (e.g. it cannot start its thread) is logged, not raised: the token is then
         refreshed on demand, and the next successful refresh schedules again.
@@ -284,100 +310,64 @@ class _CredentialCore:
         old, self._entry = self._entry, None
         if old is not None:
             old.cancel()
+        if not math.isfinite(due):
+            return
         try:
-            self._entry = self._current_scheduler().schedule(due, self, self._due_callback())
+            self._entry = self._current_scheduler().schedule(due, self, self._due_callback(), wall_due=wall_due)
         except Exception as exc:
             _LOGGER.warning(
                 "Could not schedule the background token refresh (%s); the token is refreshed on demand.",
                 type(exc).__name__,
             )
 
-    def _background_due(self, now: float) -> bool:
-        """Whether a due background refresh starts now (under the shell's lock).
+    def _schedule_first(self) -> None:
+        due = lc.first_due(self._state, self._clock(), self._monotonic(), self._jitter())
+        self._reschedule(due.due, due.wall_due)
 
-        A refresh already in flight reschedules when it ends, and a closed credential never refreshes:
-        both answer ``False``. A token still fresh (refreshed on demand since the entry was scheduled)
-        is rescheduled at its own time, also ``False``.
-        """
-        if self._closed or self._attempt is not None:
-            return False
-        snapshot = self._current()
-        if token_state(snapshot, now) is TokenState.FRESH:
-            self._reschedule(proactive_due(snapshot, self._jitter()))
-            return False
-        return True
-
-    def _complete(self, attempt: _Attempt, value: object, error: BaseException | None) -> None:
-        """Record the outcome of a refresher call (under the shell's lock).
-
-        The attempt ends first, whatever happens next, so nobody waits on it again; the shells wake the
-        waiters in a ``finally``.
-        """
-        if self._attempt is attempt:
-            self._attempt = None
-        attempt.done = True
-        now = self._clock()
-        snapshot: TokenSnapshot | None = None
-        if error is None:
-            try:
-                parsed = normalize_token(value, now, source=_REFRESHER_RESULT)
-                snapshot = accept_refreshed(parsed, now, self._window)
-            except Exception as exc:  # whatever a strange result raises reaches the waiters as an error
-                error = exc
-        if self._closed:
+    def _arm_deadline(self, attempt: lc.Attempt) -> None:
+        """Wake the waiters of ``attempt`` at its deadline (``refresh_timeout``)."""
+        if not math.isfinite(attempt.deadline):
             return
-        if snapshot is not None:
-            attempt.snapshot = snapshot
-            self._publish(snapshot)
-            self._failure_until = -math.inf
-            self._failure_gap = 0.0
-            self._failure = self._failure_traceback = None
-            self._bg_failures = 0
-            _LOGGER.debug(
-                "Token refreshed: expires at %.0f, next refresh at %.0f.",
-                snapshot.expires_on,
-                snapshot.refresh_on,
+        try:
+            attempt.timer = self._current_scheduler().schedule(
+                attempt.deadline, self, functools.partial(_expire, attempt), inline=True
             )
-            if self._proactive:
-                self._reschedule(proactive_due(snapshot, self._jitter()))
-            return
-        assert error is not None
-        attempt.error = error
-        attempt.traceback = error.__traceback__
-        cached = self._current()
-        if isinstance(error, Exception):
-            # Only the type name is logged: a refresher's error text may hold a secret.
-            if now < cached.expires_on:
-                retry_at = stale_retry_at(cached.expires_on, now)
-                self._publish(cached.with_refresh_on(retry_at))
-                attempt.usable = True
-                _LOGGER.warning(
-                    "A token refresh failed (%s); the cached token is used until it expires, next attempt in %.0f s.",
-                    type(error).__name__,
-                    retry_at - now,
-                )
-            else:
-                self._failure_gap = next_failure_gap(self._failure_gap)
-                self._failure_until = now + self._failure_gap
-                self._failure = error
-                self._failure_traceback = attempt.traceback
-                log = _LOGGER.warning if attempt.background else _LOGGER.debug
-                log("A token refresh failed (%s) and no valid token is cached.", type(error).__name__)
-        if self._proactive:
-            self._bg_failures += 1
-            retry = background_retry_at(now, self._bg_failures, cached.expires_on, self._jitter())
-            _LOGGER.debug("Background token refresh retry in %.0f s.", retry - now)
-            self._reschedule(retry)
+        except Exception as exc:
+            # Waiters still time out on their own wait; the next caller abandons the attempt.
+            _LOGGER.debug("Could not schedule the refresh deadline (%s).", type(exc).__name__)
 
-    def _outcome(self, attempt: _Attempt) -> TokenSnapshot:
+    # -- what a caller gets -----------------------------------------------------------------------------
+
+    def _check_reentrant(self) -> None:
+        attempt = self._state.attempt
+        if attempt is not None and attempt in _RUNNING.get():
+            raise RuntimeError(
+                f"The token_refresher called get_token on its own {type(self).__name__}; "
+                "a refresher must fetch a new token without using the credential it refreshes."
+            )
+
+    def _closed_error(self) -> RuntimeError:
+        return RuntimeError(f"This {type(self).__name__} is closed.")
+
+    def _raise(self, verdict: lc.Raise) -> NoReturn:
+        error = verdict.error
+        if error is None:
+            raise self._closed_error()
+        # Re-raised from the traceback of the failed call, so repeated raises do not grow it.
+        raise error.with_traceback(verdict.traceback)
+
+    def _outcome(self, attempt: lc.Attempt) -> TokenSnapshot:
         """What a caller that waited on ``attempt`` gets: the new token, the cached one, or the error."""
-        if self._closed:
+        if self._state.closed:
             raise self._closed_error()
         if attempt.snapshot is not None:
             return attempt.snapshot
-        error = attempt.error
         if attempt.usable:
-            return self._current()
+            return self._state.snapshot
+        error = attempt.error
+        if attempt.abandoned:
+            # A new exception for each caller: one instance raised in many threads would share a traceback.
+            raise TimeoutError(str(error))
         if isinstance(error, Exception):
             raise error.with_traceback(attempt.traceback)
         if error is None:
@@ -413,7 +403,15 @@ class _CredentialCore:
             mode = "static"
         else:
             mode = "refresher"
-        return f"{type(self).__name__}(mode={mode!r}, proactive_refresh={self._proactive}, closed={self._closed})"
+        state = self._state
+        return (
+            f"{type(self).__name__}(mode={mode!r}, proactive_refresh={state.config.proactive}, closed={state.closed})"
+        )
+
+
+def _expire(attempt: lc.Attempt, credential: _CredentialBase) -> None:
+    """The deadline of ``attempt`` passed (run by the scheduler)."""
+    credential._expire(attempt)  # type: ignore[attr-defined]
 
 
 def _default_exchanger(
@@ -429,14 +427,10 @@ def _default_exchanger(
 
 def _background_refresh(credential: CommunicationTokenCredential) -> None:
     """Run on a scheduler worker when a proactive credential's refresh is due."""
-    with credential._get_lock():
-        if not credential._background_due(credential._clock()):
-            return
-        attempt = credential._attempt = _Attempt(threading.get_ident(), True)
-    credential._run(attempt)
+    credential._background()
 
 
-class CommunicationTokenCredential(_CredentialCore):
+class CommunicationTokenCredential(_CredentialBase):
     """A user access token credential for Azure Communication Services, safe to share between threads.
 
     Works as the ``credential`` of azure-core clients (``TokenCredential`` and ``SupportsTokenInfo``):
@@ -452,15 +446,22 @@ class CommunicationTokenCredential(_CredentialCore):
 
     Args:
         token: A JWT or opaque token string, or an ``AccessToken`` / ``AccessTokenInfo``.
-        token_refresher: Returns a new token (``str``, ``AccessToken`` or ``AccessTokenInfo``).
+        token_refresher: Returns a new token (``str``, ``AccessToken`` or ``AccessTokenInfo``); a plain
+            function (an ``async def`` one belongs to :mod:`azure.communication.common.aio`).
         proactive_refresh: Refresh in the background, starting now, 10 minutes before expiry.
+        refresh_timeout: Longest a caller waits for a refresh that another caller or the background
+            started, in seconds (``None``: no limit); it then gets ``TimeoutError``. A refresher call
+            running on the caller's own thread is not interrupted (its own I/O timeouts bound it).
+        undecodable_token_expiry_interval: Seconds a token whose expiry cannot be read (not a JWT) is
+            assumed valid (JS ``undecodableTokenExpiryIntervalInSeconds``).
         resource_endpoint: The Communication Services endpoint (Entra mode).
-        token_credential: An azure-core ``TokenCredential`` for the Entra user (Entra mode).
+        token_credential: An azure-core ``TokenCredential`` (or ``SupportsTokenInfo``) for the Entra user.
         scopes: Entra scopes (Entra mode); default ``https://communication.azure.com/clients/.default``.
 
     Raises:
-        TypeError: Arguments of the wrong type, or of two modes at once.
-        ValueError: No token and no refresher, ``proactive_refresh`` without a refresher, an empty token.
+        TypeError: Arguments of the wrong type, of two modes at once, or an async refresher.
+        ValueError: No token and no refresher, ``proactive_refresh`` without a refresher, an empty token,
+            a timeout or interval that is not a positive finite number.
     """
 
     __slots__ = ("__weakref__", "_cond", "_lock")
@@ -472,6 +473,8 @@ class CommunicationTokenCredential(_CredentialCore):
         *,
         token_refresher: TokenRefresher | None = None,
         proactive_refresh: bool = False,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
     ) -> None: ...
 
     @overload
@@ -481,6 +484,8 @@ class CommunicationTokenCredential(_CredentialCore):
         resource_endpoint: str,
         token_credential: TokenCredential,
         scopes: Sequence[str] | None = None,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
         **pipeline_kwargs: Any,
     ) -> None: ...
 
@@ -490,14 +495,45 @@ class CommunicationTokenCredential(_CredentialCore):
         *,
         token_refresher: TokenRefresher | None = None,
         proactive_refresh: bool = False,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
         resource_endpoint: str | None = None,
         token_credential: TokenCredential | None = None,
         scopes: Sequence[str] | None = None,
-        _clock: Callable[[], float] | None = None,
-        _scheduler: Scheduler | None = None,
-        _jitter: Callable[[], float] | None = None,
-        _exchanger_factory: Callable[..., Any] = _default_exchanger,
         **pipeline_kwargs: Any,
+    ) -> None:
+        self._start(
+            token,
+            token_refresher,
+            proactive_refresh,
+            refresh_timeout,
+            undecodable_token_expiry_interval,
+            resource_endpoint,
+            token_credential,
+            scopes,
+            pipeline_kwargs,
+            _DEFAULT_SEAMS,
+        )
+
+    def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
+        bound = inspect.signature(CommunicationTokenCredential.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop("self")
+        self._start(**values, seams=seams)
+
+    def _start(
+        self,
+        token: object,
+        token_refresher: object,
+        proactive_refresh: bool,
+        refresh_timeout: object,
+        undecodable_token_expiry_interval: object,
+        resource_endpoint: object,
+        token_credential: object,
+        scopes: object,
+        pipeline_kwargs: dict[str, Any],
+        seams: _Seams,
     ) -> None:
         self._lock: threading.Lock | None = None
         self._cond: threading.Condition | None = None
@@ -505,24 +541,25 @@ class CommunicationTokenCredential(_CredentialCore):
             token,
             token_refresher,
             proactive_refresh,
+            refresh_timeout,
+            undecodable_token_expiry_interval,
             resource_endpoint,
             token_credential,
             scopes,
             pipeline_kwargs,
-            _clock,
-            _scheduler,
-            _jitter,
-            _exchanger_factory,
+            seams,
+            _default_exchanger,
         )
-        if self._proactive:
+        if self._state.config.proactive:
             with self._get_lock():
-                self._reschedule(self._first_due())
+                self._schedule_first()
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         """Return the user access token (``scopes`` and keyword arguments are ignored).
 
         Raises:
             RuntimeError: The credential is closed, or the refresher called its own credential.
+            TimeoutError: A refresh this call waited for did not finish within ``refresh_timeout``.
             Exception: Whatever the token refresher raised, unchanged.
         """
         snapshot = self._snapshot
@@ -535,6 +572,7 @@ class CommunicationTokenCredential(_CredentialCore):
 
         Raises:
             RuntimeError: The credential is closed, or the refresher called its own credential.
+            TimeoutError: A refresh this call waited for did not finish within ``refresh_timeout``.
             Exception: Whatever the token refresher raised, unchanged.
         """
         snapshot = self._snapshot
@@ -546,14 +584,13 @@ class CommunicationTokenCredential(_CredentialCore):
         """Close the credential: later calls raise ``RuntimeError``; the background refresh stops.
 
         Does not wait: a refresher call already running may finish, but its result is discarded and the
-        callers waiting for it get ``RuntimeError``. Idempotent. In Entra mode the exchanger is closed too.
+        callers waiting for it get ``RuntimeError``; no refresher call starts after ``close()`` returns.
+        Idempotent. In Entra mode the exchanger is closed too.
         """
         with self._get_lock():
-            if not self._mark_closed():
-                return
-            if self._cond is not None:
-                self._cond.notify_all()
-        if self._exchanger is not None:
+            closing = not self._state.closed
+            self._feed(lc.Close())
+        if closing and self._exchanger is not None:
             self._exchanger.close()
 
     def __enter__(self) -> CommunicationTokenCredential:
@@ -578,15 +615,15 @@ class CommunicationTokenCredential(_CredentialCore):
                 if lock is None:
                     lock = self._lock = threading.Lock()
                 return lock
-            # A forked child: the lock may be held by a parent thread, the refresh in flight (and the
-            # thread whose ident marks it) does not exist here, and the schedule is the parent's. The
-            # generation is updated last, so other threads wait on _ALLOC_LOCK until this is done.
+            # A forked child: the lock may be held by a parent thread, the refresh in flight does not
+            # exist here, and the schedule is the parent's. The generation is updated last, so other
+            # threads wait on _ALLOC_LOCK until this is done.
             self._cond = None
-            self._attempt = None
+            self._state = replace(self._state, attempt=None)
             lock = self._lock = threading.Lock()
-            if self._proactive and not self._closed:
+            if self._state.config.proactive and not self._state.closed:
                 with lock:
-                    self._reschedule(self._first_due())
+                    self._schedule_first()
             self._generation = generation
             return lock
 
@@ -598,8 +635,16 @@ class CommunicationTokenCredential(_CredentialCore):
         # Looked up on every use, not cached: a forked child gets a fresh process-wide scheduler.
         return default_scheduler() if scheduler is None else scheduler
 
+    def _wake(self, attempt: lc.Attempt) -> None:
+        cond = self._cond
+        if cond is not None:
+            cond.notify_all()
+
+    def _expire(self, attempt: lc.Attempt) -> None:
+        with self._get_lock():
+            self._feed(lc.Expire(attempt))
+
     def _obtain(self) -> TokenSnapshot:
-        me = threading.get_ident()
         lock = self._get_lock()
         snapshot = self._snapshot
         if token_state(snapshot, self._clock()) is TokenState.STALE:
@@ -608,54 +653,79 @@ class CommunicationTokenCredential(_CredentialCore):
                 return snapshot
         else:
             lock.acquire()
+        # Created before it can be published: whatever interrupts this thread from here on, the except
+        # clause below finds the attempt and finishes it, so it never stays in flight.
+        attempt = lc.Attempt()
         try:
-            if self._closed:
-                raise self._closed_error()
-            attempt = self._attempt
-            if attempt is not None and attempt.owner == me:
-                raise self._reentrant_error()
-            action = self._decide(self._clock())
-            if action is Action.RETURN_CACHED:
-                return self._snapshot
-            if action is Action.RAISE_LAST_ERROR:
-                self._raise_last_failure()
-            if action is Action.WAIT:
-                assert attempt is not None
-                cond = self._cond
-                if cond is None:
-                    cond = self._cond = threading.Condition(lock)
-                while not attempt.done and not self._closed:
-                    cond.wait()
-                return self._outcome(attempt)
-            attempt = self._attempt = _Attempt(me, False)
-        finally:
-            lock.release()
-        outcome = self._run(attempt)
-        assert outcome is not None
-        return outcome
+            try:
+                self._check_reentrant()
+                verdict = self._feed(lc.Begin(attempt))
+                if isinstance(verdict, lc.ReturnCached):
+                    return verdict.snapshot
+                if isinstance(verdict, lc.Raise):
+                    self._raise(verdict)
+                if isinstance(verdict, lc.Wait):
+                    return self._wait(lock, verdict.attempt)
+                self._arm_deadline(attempt)
+            finally:
+                lock.release()
+            self._call(attempt)
+        except BaseException as exc:
+            if self._state.attempt is attempt:
+                self._finish(attempt, None, exc)
+            raise
+        return self._outcome(attempt)
 
-    def _run(self, attempt: _Attempt) -> TokenSnapshot | None:
-        """Call the refresher (outside the lock) and publish its outcome to every waiter."""
-        value: object = None
-        error: BaseException | None = None
+    def _wait(self, lock: threading.Lock, attempt: lc.Attempt) -> TokenSnapshot:
+        """Wait (holding ``lock`` on entry and exit) until ``attempt`` resolves or its deadline passes."""
+        cond = self._cond
+        if cond is None:
+            cond = self._cond = threading.Condition(lock)
+        while not attempt.done and not self._state.closed:
+            remaining = attempt.deadline - self._monotonic()
+            if remaining <= 0:
+                self._feed(lc.Expire(attempt))
+                break
+            cond.wait(min(remaining, threading.TIMEOUT_MAX))
+        return self._outcome(attempt)
+
+    def _call(self, attempt: lc.Attempt) -> None:
+        """Call the refresher for ``attempt`` (outside the lock) and finish the attempt with its outcome."""
         refresher = self._refresher
         assert refresher is not None
+        running = _RUNNING.set((*_RUNNING.get(), attempt))
         try:
-            value = refresher()
+            # Checked on the same line as the call: close() runs under the lock, so either it marked the
+            # credential closed before this check, or the refresher call started before close() returned.
+            value = None if self._state.closed else refresher()
         except BaseException as exc:  # waiters must be released whatever happens
-            error = exc
+            self._finish(attempt, None, exc)
+            if not isinstance(exc, Exception):
+                # The thread that ran the refresher sees its own KeyboardInterrupt/SystemExit unchanged.
+                raise
+            return
+        finally:
+            _RUNNING.reset(running)
+        self._finish(attempt, value, None)
+
+    def _finish(self, attempt: lc.Attempt, value: object, error: BaseException | None) -> None:
         with self._get_lock():
-            try:
-                self._complete(attempt, value, error)
-            finally:
-                if self._cond is not None:
-                    self._cond.notify_all()
-        if attempt.background:
-            return None
-        if error is not None and not isinstance(error, Exception):
-            # The caller that ran the refresher sees its own KeyboardInterrupt/SystemExit unchanged.
-            raise error
-        return self._outcome(attempt)
+            self._feed(lc.Finish(attempt, value, error))
+
+    def _background(self) -> None:
+        attempt = lc.Attempt(background=True)
+        try:
+            with self._get_lock():
+                verdict = self._feed(lc.Due(attempt))
+                if not isinstance(verdict, lc.Run):
+                    return
+                self._arm_deadline(attempt)
+            self._call(attempt)
+        except BaseException as exc:
+            if self._state.attempt is attempt:
+                self._finish(attempt, None, exc)
+            if not isinstance(exc, Exception):
+                raise
 
 
 #: The name used by the JavaScript SDK's documentation.

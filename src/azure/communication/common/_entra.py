@@ -245,9 +245,11 @@ class ExchangerBase:
     ) -> dict[str, Any]:
         """Validate the arguments both flavours take; return the pipeline kwargs ready for the policies."""
         self._target = ExchangeTarget.create(resource_endpoint, scopes)
-        if not callable(getattr(token_credential, "get_token", None)):
+        if not callable(getattr(token_credential, "get_token_info", None)) and not callable(
+            getattr(token_credential, "get_token", None)
+        ):
             raise TypeError(
-                f"token_credential must be an azure-core {credential_type} (with get_token), "
+                f"token_credential must be an azure-core {credential_type} (with get_token_info or get_token), "
                 f"not {type(token_credential).__name__}."
             )
         self._closed = False
@@ -276,14 +278,15 @@ class ExchangerBase:
 class EntraTokenExchanger(ExchangerBase):
     """Exchanges an Entra ID token for an ACS user access token, for the credential's Entra mode.
 
-    Each call asks ``token_credential`` for an Entra token (so a changed Entra token is exchanged anew)
+    Each call asks ``token_credential`` for an Entra token (``get_token_info`` when it has one) (so a changed Entra token is exchanged anew)
     and posts it to the exchange endpoint chosen by the scopes. Nothing is sent at construction.
 
     Args:
         resource_endpoint: The Communication Services resource, e.g.
             ``https://<resource>.communication.azure.com``, with no path beyond ``/`` (http is accepted,
             e.g. for a local emulator).
-        token_credential: An azure-core ``TokenCredential`` for the Entra user (e.g. from azure-identity).
+        token_credential: An azure-core ``TokenCredential`` or ``SupportsTokenInfo`` for the Entra user (e.g.
+            from azure-identity); its ``get_token_info`` is used when it has one.
         scopes: The Entra scopes, all starting with ``https://communication.azure.com/clients/`` or all
             with ``https://auth.msft.communication.azure.com/`` / ``https://auth.msft.communication.azure.us/``
             (Teams Phone extension). Default: ``["https://communication.azure.com/clients/.default"]``.
@@ -327,7 +330,13 @@ class EntraTokenExchanger(ExchangerBase):
         """
         if self._closed:
             raise RuntimeError("EntraTokenExchanger is closed.")
-        entra_token = self._credential.get_token(*self._target.scopes)
+        # get_token_info first, as azure-core's bearer policy does: a SupportsTokenInfo-only credential
+        # (azure-identity's newer ones may be) works too.
+        get_token_info = getattr(self._credential, "get_token_info", None)
+        if callable(get_token_info):
+            entra_token = get_token_info(*self._target.scopes)
+        else:
+            entra_token = self._credential.get_token(*self._target.scopes)
         request = self._target.build_request(entra_token)
         response = self._pipeline.run(request)
         return parse_exchange_response(response.http_response)

@@ -2,30 +2,26 @@
 
 The policy signs exactly what the transport sends: it rewrites the request URL to its canonical form
 (:mod:`._url`) and puts the body bytes it hashed back on the request. The signing itself is
-:mod:`._signing`, shared with the httpx and requests adapters and the emulator's verifier.
+:mod:`._signing` and the body bytes come from :mod:`._body`, both shared with the httpx and requests
+adapters (and the signing core with the emulator's verifier).
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import time
-from base64 import b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final, cast
-from urllib.parse import urlencode
 
 from azure.core.credentials import AzureKeyCredential, SupportsTokenInfo, TokenCredential
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy, SansIOHTTPPolicy
-from azure.core.rest import HttpRequest as RestHttpRequest
 
+from ._body import hash_body, sign_request_body
 from ._connection_string import is_key_credential
 from ._signing import (
-    EMPTY_CONTENT_HASH,
     authorization_header,
     compute_signature,
-    content_hash,
     decode_access_key,
     format_date,
     string_to_sign,
@@ -43,10 +39,6 @@ __all__ = [
 
 COMMUNICATION_SCOPE: Final = "https://communication.azure.com//.default"
 """The Entra ID scope of the ACS data plane (the double slash is part of the real scope)."""
-
-# Files are hashed in chunks this large: big enough that the per-call overhead vanishes next to SHA-256.
-_FILE_CHUNK: Final = 1 << 20
-
 
 class AccessKey:
     """The access key of a key credential, read on every use so that ``AzureKeyCredential.update()`` rotates it.
@@ -86,75 +78,6 @@ class AccessKey:
         decoded = decode_access_key(key)
         self._cached = (key, decoded)
         return decoded
-
-
-def hash_file(stream: Any) -> str:
-    """Hash a seekable binary file from its current position to its end, then rewind to that position.
-
-    Raises:
-        ValueError: the file is not seekable or is open in text mode.
-    """
-    seekable = getattr(stream, "seekable", None)
-    if seekable is None or not seekable():
-        raise ValueError(
-            "Cannot sign a request whose body is a non-seekable stream: it would have to be consumed "
-            "to be hashed. Pass bytes or a seekable binary file."
-        )
-    start = stream.tell()
-    digest = hashlib.sha256()
-    try:
-        while chunk := stream.read(_FILE_CHUNK):
-            if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise ValueError("Cannot sign a request whose body is a text-mode file: open it in binary mode ('rb').")
-            digest.update(chunk)
-    finally:
-        stream.seek(start)
-    return b64encode(digest.digest()).decode("ascii")
-
-
-def form_body(fields: Mapping[Any, Any]) -> bytes:
-    """Encode form fields as ``application/x-www-form-urlencoded`` (lists repeat the field; None is skipped)."""
-    pairs = [(name, value) for name, value in fields.items() if value is not None]
-    return urlencode(pairs, doseq=True).encode("ascii")
-
-
-def hash_body(data: object) -> tuple[str, bytes | None]:
-    """Hash a request body the way every signer here does (the one body normaliser).
-
-    str is UTF-8, bytearray and memoryview are frozen to bytes, a form dict is urlencoded, a seekable binary
-    file is hashed in chunks and rewound; ``None`` is the empty body.
-
-    Returns:
-        The content hash, and the bytes to send instead of ``data`` when they differ from it (``None`` when
-        ``data`` is sent as it is: ``None``, bytes or a file).
-
-    Raises:
-        ValueError: the body cannot be hashed without being consumed (iterables, async iterables,
-            non-seekable or text-mode files) or is of another type.
-    """
-    if data is None:
-        return EMPTY_CONTENT_HASH, None
-    if isinstance(data, bytes):
-        return content_hash(data), None
-    if isinstance(data, str):
-        body = data.encode("utf-8")
-    elif isinstance(data, (bytearray, memoryview)):
-        body = bytes(data)
-    elif isinstance(data, Mapping):
-        body = form_body(data)
-    elif hasattr(data, "read"):
-        return hash_file(data), None
-    elif hasattr(data, "__aiter__"):
-        raise ValueError(
-            "Cannot sign a request whose body is an async iterable: it would have to be consumed to be "
-            "hashed. Pass bytes, str or a seekable binary file."
-        )
-    else:
-        raise ValueError(
-            f"Cannot sign a request whose body is a {type(data).__name__}: pass bytes, str, JSON, a form "
-            "dict or a seekable binary file (streamed bodies would have to be consumed to be hashed)."
-        )
-    return content_hash(body), body
 
 
 class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
@@ -199,7 +122,7 @@ class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
         canonical = canonicalize(url)
         if canonical.url != url:
             http_request.url = canonical.url
-        body_hash = _body_hash(http_request)
+        body_hash = sign_request_body(http_request)
         headers = http_request.headers
         date = format_date(self._clock())
         to_sign = string_to_sign(
@@ -212,38 +135,6 @@ class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
         headers["x-ms-date"] = date
         headers["x-ms-content-sha256"] = body_hash
         headers["Authorization"] = authorization_header(compute_signature(self._key.decoded(), to_sign))
-
-
-def _body_hash(http_request: Any) -> str:
-    """Return the content hash of the body, first replacing a body that is not bytes by its bytes."""
-    rest = isinstance(http_request, RestHttpRequest)
-    if rest:
-        # The REST request's public accessors go through a slow ``__getattr__`` (this policy runs on every
-        # request and is benchmarked): read its fields directly.
-        fields = vars(http_request)
-        data = fields.get("_data")
-        multipart = fields.get("_files") or fields.get("_multipart_mixed_info_val")
-    else:
-        data = getattr(http_request, "data", None)
-        multipart = getattr(http_request, "files", None) or getattr(http_request, "multipart_mixed_info", None)
-    if multipart:
-        raise ValueError(
-            "Cannot sign a multipart request: its body is built by the transport after signing. "
-            "Send the body as bytes instead."
-        )
-    body_hash, body = hash_body(data)
-    if body is None:
-        return body_hash
-    # Put the hashed bytes on the request, with Content-Length in bytes (azure-core counts characters for
-    # a str body, and aiohttp then truncates a non-ASCII one). This is what set_bytes_body does; for the
-    # REST request it is done directly, skipping its slow backcompat attribute machinery.
-    if rest:
-        fields["_data"] = body
-        if body:
-            http_request.headers["Content-Length"] = str(len(body))
-    else:
-        http_request.set_bytes_body(body)
-    return body_hash
 
 
 def token_methods(credential: object) -> tuple[Callable[..., Any], ...]:

@@ -1,16 +1,25 @@
-"""The process-wide background refresher of the sync credential: one timer thread and a small worker pool.
+"""The process-wide background refresher of the sync credential: one timer heap and a worker pool beside it.
 
 Every proactive credential in the process shares one daemon timer thread (a heap of due times under a
-``threading.Condition``) and a worker pool that grows on demand up to :data:`MAX_WORKERS` threads and
-shrinks when idle, so 10,000 idle credentials cost one thread and one heap entry each, and one slow refresher
-does not delay the others. Entries hold their credential weakly: a credential dropped without ``close()``
-is garbage-collected and its entry is ignored when it comes due.
+``threading.Condition``) and a worker pool (:class:`_WorkerPool`) that grows on demand and shrinks when idle,
+so 10,000 idle credentials cost one thread and one small heap entry each. The heap decides *when*; the pool
+only runs what came due, so a hung refresher can hold a worker but never the timer.
+
+The pool cannot be starved: it grows up to :data:`MAX_WORKERS` workers, and a worker busy for more than
+:data:`BUSY_GRACE` seconds stops counting against that bound, so hung or slow refreshers delay a healthy
+credential's refresh by a few seconds at most; :data:`HARD_CAP` threads is the absolute limit (one WARNING
+when it is reached, one when the pool first grows past its bound).
+
+Due times are on the monotonic clock. An entry whose time comes from a token's expiry also carries that
+time on the wall clock; the timer re-reads both clocks at least once a minute and moves such entries when
+the wall clock was stepped (NTP, suspend), so they follow the expiry they were computed from.
+
+Entries and queued work hold their credential weakly: a credential dropped without ``close()`` is collected,
+and its entry leaves the heap (the weak reference's callback only marks it; the timer thread compacts).
 
 After ``os.fork()`` the child starts with a fresh scheduler (the parent's threads do not exist there) that
 takes over the parent's pending entries, and :func:`fork_generation` changes, so each credential knows on
 its next slow path that its lock, its in-flight refresh and its schedule belong to the parent.
-Tests drive schedules deterministically through the :class:`Scheduler` protocol instead (see the credential
-module docstring), or build a private :class:`TimerScheduler` with a fake clock and call :meth:`wake`.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from collections.abc import Callable
 from typing import Final, Protocol, TypeVar
 
 __all__ = [
+    "BUSY_GRACE",
+    "HARD_CAP",
     "IDLE_TIMEOUT",
     "MAX_WORKERS",
     "ScheduledEntry",
@@ -41,13 +52,21 @@ _LOGGER = logging.getLogger("azure.communication.common")
 
 _T = TypeVar("_T")
 
-#: Most refresher calls running at once in the background; more due refreshes queue for a free worker.
+#: Workers that count against the pool's bound; more due refreshes queue for a free worker.
 MAX_WORKERS: Final = 8
+#: A worker busy for longer than this (seconds) stops counting against :data:`MAX_WORKERS`: a refresher
+#: that slow is probably hung, and healthy credentials must not queue behind it. A few seconds: longer
+#: than a healthy token service's answer, short against the 10-minute proactive window.
+BUSY_GRACE: Final = 5.0
+#: The most worker threads the pool ever runs, hung ones included.
+HARD_CAP: Final = 64
 #: A worker with nothing to do for this long exits, so an idle process holds no worker thread.
 IDLE_TIMEOUT: Final = 30.0
-# The timer re-reads the wall clock at least this often, so a clock step (NTP, suspend) delays a refresh
-# by at most a minute; the condition's timeout itself runs on the monotonic clock.
+# The timer re-reads the clocks at least this often, so a wall-clock step (NTP, suspend) moves the entries
+# computed from token expiries within a minute.
 _MAX_WAIT: Final = 60.0
+# A wall-clock step smaller than this is noise (clock slewing), not worth re-keying the heap.
+_STEP_TOLERANCE: Final = 1.0
 # Cancelled entries stay in the heap until they come due; the heap is rebuilt when they dominate it.
 _COMPACT_MIN: Final = 64
 # A due entry whose worker could not be started (no thread available, e.g. a process at its thread limit)
@@ -63,30 +82,75 @@ class ScheduledEntry(Protocol):
 
 
 class Scheduler(Protocol):
-    """Runs ``callback(owner)`` at ``due`` (a time of the credential's clock), holding ``owner`` weakly."""
+    """Runs ``callback(owner)`` at ``due`` (a monotonic time of the credential's clock), holding ``owner``
+    weakly. ``wall_due`` is the same moment on the wall clock when it comes from a token's expiry;
+    ``inline`` marks a short callback (a deadline) that may run on the timer thread itself."""
 
-    def schedule(self, due: float, owner: _T, callback: Callable[[_T], None]) -> ScheduledEntry:
+    def schedule(
+        self,
+        due: float,
+        owner: _T,
+        callback: Callable[[_T], None],
+        *,
+        wall_due: float | None = None,
+        inline: bool = False,
+    ) -> ScheduledEntry:
         """Schedule ``callback(owner)``; nothing runs if ``owner`` was collected by then."""
         ...
 
 
+class _OwnerRef(weakref.ref):  # type: ignore[type-arg]
+    """The weak reference to an entry's owner; its callback marks the entry dead when the owner goes."""
+
+    __slots__ = ("entry",)
+
+    entry: _Entry | None
+
+
+def _owner_died(ref: _OwnerRef) -> None:
+    # Runs wherever the collector runs, possibly inside a scheduler method holding the scheduler's lock:
+    # so no lock here, only an atomic append for the timer thread to tally.
+    entry = ref.entry
+    if entry is not None and not entry.cancelled:
+        entry.cancelled = True
+        scheduler = entry.scheduler
+        scheduler._dead.append(entry)
+
+
 class _Entry:
-    __slots__ = ("__weakref__", "callback", "cancelled", "due", "in_heap", "owner", "scheduler", "seq")
+    __slots__ = (
+        "__weakref__",
+        "callback",
+        "cancelled",
+        "due",
+        "in_heap",
+        "inline",
+        "owner",
+        "scheduler",
+        "seq",
+        "wall_due",
+    )
 
     def __init__(
         self,
         scheduler: TimerScheduler,
         due: float,
         seq: int,
-        owner: weakref.ref[object],
+        owner: object,
         callback: Callable[[object], None],
+        wall_due: float | None = None,
+        inline: bool = False,
     ) -> None:
         self.scheduler = scheduler
         self.due = due
+        self.wall_due = wall_due
         self.seq = seq
-        self.owner = owner
+        ref = _OwnerRef(owner, _owner_died)
+        ref.entry = self
+        self.owner = ref
         self.callback = callback
         self.cancelled = False
+        self.inline = inline
         # Only entries in the heap count in the scheduler's tally of cancelled entries.
         self.in_heap = True
 
@@ -109,16 +173,39 @@ class _Entry:
 
 
 class _WorkerPool:
-    """Threads that run due callbacks; started on demand up to ``max_workers``, exiting when idle."""
+    """Threads that run due callbacks: started on demand, exiting when idle, never starved by hung ones.
 
-    def __init__(self, max_workers: int, idle_timeout: float) -> None:
+    Args:
+        max_workers: Workers that count against the bound.
+        idle_timeout: Seconds an idle worker waits for work before exiting.
+        clock: The monotonic clock that measures how long a worker has been busy.
+        busy_grace: Seconds after which a busy worker no longer counts against ``max_workers``.
+        hard_cap: The most threads ever.
+    """
+
+    def __init__(
+        self,
+        max_workers: int,
+        idle_timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+        busy_grace: float = BUSY_GRACE,
+        hard_cap: int = HARD_CAP,
+    ) -> None:
         self._max_workers = max_workers
         self._idle_timeout = idle_timeout
+        self._clock = clock
+        self._busy_grace = busy_grace
+        self._hard_cap = max(hard_cap, max_workers)
         self._cond = threading.Condition(threading.Lock())
-        self._queue: collections.deque[tuple[Callable[[object], None], object]] = collections.deque()
+        # Owners are queued weakly: a credential dropped while its refresh waits for a worker is collected.
+        self._queue: collections.deque[tuple[Callable[[object], None], weakref.ref[object]]] = collections.deque()
         self._threads: set[threading.Thread] = set()
+        # When each busy worker started its current callback.
+        self._busy: dict[threading.Thread, float] = {}
         self._idle = 0
         self._stopped = False
+        self._warned_grown = False
+        self._warned_cap = False
 
     def submit(self, callback: Callable[[object], None], owner: object) -> None:
         """Queue ``callback(owner)`` and make sure a worker will run it.
@@ -129,24 +216,63 @@ class _WorkerPool:
         with self._cond:
             if self._stopped:
                 return
-            queue = self._queue
-            queue.append((callback, owner))
-            # Only workers change `_idle`, around their own wait: a waiting worker for each queued item
-            # means one of them takes it; a worker whose wait is just timing out still counts as idle
-            # and re-checks the queue before it exits, so it cannot lose the item either.
-            if self._idle >= len(queue) or len(self._threads) >= self._max_workers:
-                self._cond.notify()
-                return
-            thread = threading.Thread(target=self._work, name="acs-token-refresh-worker", daemon=True)
-            self._threads.add(thread)
-            try:
-                thread.start()
-            except BaseException:
-                self._threads.discard(thread)
-                if self._threads:
-                    return  # a running worker takes the item when it is done with its own
-                queue.pop()  # nobody would run it: the caller retries later
-                raise
+            self._queue.append((callback, weakref.ref(owner)))
+            self._grow_locked(self._clock(), submitted=True)
+
+    def _counted(self, now: float) -> int:
+        """Workers that count against the bound: all but those busy for longer than the grace."""
+        grace = self._busy_grace
+        stuck = sum(1 for since in self._busy.values() if now - since > grace)
+        return len(self._threads) - stuck
+
+    def _grow_locked(self, now: float, *, submitted: bool = False) -> None:
+        queue = self._queue
+        # Only workers change `_idle`, around their own wait: a waiting worker for each queued item
+        # means one of them takes it; a worker whose wait is just timing out still counts as idle
+        # and re-checks the queue before it exits, so it cannot lose the item either.
+        if not queue or self._idle >= len(queue):
+            self._cond.notify()
+            return
+        if self._counted(now) >= self._max_workers:
+            self._cond.notify()
+            return
+        if len(self._threads) >= self._hard_cap:
+            if not self._warned_cap:
+                self._warned_cap = True
+                _LOGGER.warning(
+                    "The background token refresh pool reached its cap of %d threads, all busy: token "
+                    "refreshers are hanging; background refreshes wait until one returns.",
+                    self._hard_cap,
+                )
+            return
+        if len(self._threads) >= self._max_workers and not self._warned_grown:
+            self._warned_grown = True
+            _LOGGER.warning(
+                "Background token refreshers have been running for more than %g s; the refresh pool grows "
+                "past %d workers so other credentials keep refreshing.",
+                self._busy_grace,
+                self._max_workers,
+            )
+        thread = threading.Thread(target=self._work, name="acs-token-refresh-worker", daemon=True)
+        self._threads.add(thread)
+        try:
+            thread.start()
+        except BaseException:
+            self._threads.discard(thread)
+            if self._threads or not submitted:
+                return  # a running worker takes the item when it is done with its own
+            queue.pop()  # nobody would run it: the caller retries later
+            raise
+
+    def check(self, now: float) -> float:
+        """Start a worker for queued work if a busy one has outlived its grace; return when to check again
+        (``inf`` when nothing waits)."""
+        with self._cond:
+            if self._stopped or not self._queue or not self._busy:
+                return float("inf")
+            self._grow_locked(now)
+            pending = [since + self._busy_grace for since in self._busy.values() if now - since <= self._busy_grace]
+            return min(pending) if pending else float("inf")
 
     def _work(self) -> None:
         me = threading.current_thread()
@@ -164,15 +290,21 @@ class _WorkerPool:
                 if self._stopped:
                     self._threads.discard(me)
                     return
-                callback, owner = self._queue.popleft()
+                callback, ref = self._queue.popleft()
+                self._busy[me] = self._clock()
+            owner = ref()
             try:
-                callback(owner)
+                if owner is not None:
+                    callback(owner)
             except Exception as exc:
                 # The credential's callback handles its refresher's errors; this is a last resort that
                 # keeps the worker alive. Only the type: the text may hold a secret.
                 _LOGGER.error("A background token refresh crashed (%s).", type(exc).__name__)
+            finally:
+                with self._cond:
+                    self._busy.pop(me, None)
             # Not holding the owner while idle lets a dropped credential be collected.
-            del callback, owner
+            del callback, owner, ref
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -187,44 +319,68 @@ class _WorkerPool:
 
 
 class TimerScheduler:
-    """A heap of due callbacks served by one daemon timer thread, dispatching to a bounded worker pool.
+    """A heap of due callbacks served by one daemon timer thread, dispatching to a worker pool.
 
-    Threads start on the first :meth:`schedule`. Due times are read on ``clock`` (the wall clock by
-    default, like token expiries).
+    Threads start on the first :meth:`schedule`. Due times are read on ``clock`` (monotonic by default).
 
     Args:
-        clock: Returns the current time in seconds; the due times given to :meth:`schedule` use it.
+        clock: The monotonic clock; the due times given to :meth:`schedule` use it.
+        wall_clock: The wall clock, to follow wall-clock steps for entries with a ``wall_due``; default
+            ``time.time`` with the default ``clock``, else ``clock`` itself (a test's one fake clock).
         max_workers: Bound of the worker pool.
         idle_timeout: Seconds an idle worker waits for work before exiting.
     """
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         *,
+        wall_clock: Callable[[], float] | None = None,
         max_workers: int = MAX_WORKERS,
         idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self._clock = clock
+        if wall_clock is None:
+            wall_clock = time.time if clock is time.monotonic else clock
+        self._wall_clock = wall_clock
+        self._offset = wall_clock() - clock()
         self._cond = threading.Condition(threading.Lock())
         self._heap: list[_Entry] = []
         self._cancelled = 0
+        # Entries whose owner was collected, marked by the weak reference callback (lock-free appends).
+        self._dead: collections.deque[_Entry] = collections.deque()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._pool = _WorkerPool(max_workers, idle_timeout)
+        self._pool = _WorkerPool(max_workers, idle_timeout, clock)
 
-    def schedule(self, due: float, owner: _T, callback: Callable[[_T], None]) -> _Entry:
-        """Run ``callback(owner)`` on a worker thread at ``due``, unless ``owner`` is collected first.
+    def schedule(
+        self,
+        due: float,
+        owner: _T,
+        callback: Callable[[_T], None],
+        *,
+        wall_due: float | None = None,
+        inline: bool = False,
+    ) -> _Entry:
+        """Run ``callback(owner)`` at ``due``, unless ``owner`` is collected first.
+
+        Args:
+            due: When, on the monotonic clock.
+            owner: Held weakly.
+            callback: Called with ``owner``; on a worker thread, or on the timer thread when ``inline``.
+            wall_due: ``due`` on the wall clock, for a time computed from a token's expiry.
+            inline: A short callback that may run on the timer thread.
 
         Raises:
             RuntimeError: The scheduler is stopped, or its timer thread could not be started (the entry
                 is then not scheduled).
         """
-        entry = _Entry(self, due, next(self._seq), weakref.ref(owner), callback)  # type: ignore[arg-type]
+        entry = _Entry(self, due, next(self._seq), owner, callback, wall_due, inline)  # type: ignore[arg-type]
         with self._cond:
             if self._stopped:
                 raise RuntimeError("the token refresh scheduler is stopped")
+            self._reap_locked()
             heapq.heappush(self._heap, entry)
             thread = self._thread
             if thread is None or not thread.is_alive():
@@ -256,6 +412,9 @@ class TimerScheduler:
         if entry.cancelled:
             return
         entry.cancelled = True
+        self._tally_locked(entry)
+
+    def _tally_locked(self, entry: _Entry) -> None:
         if not entry.in_heap:
             return  # already taken by the timer thread: nothing to tally
         self._cancelled += 1
@@ -263,6 +422,12 @@ class TimerScheduler:
             self._heap = [e for e in self._heap if not e.cancelled]
             heapq.heapify(self._heap)
             self._cancelled = 0
+
+    def _reap_locked(self) -> None:
+        """Tally the entries whose owners were collected (marked by :func:`_owner_died`)."""
+        dead = self._dead
+        while dead:
+            self._tally_locked(dead.popleft())
 
     def wake(self) -> None:
         """Make the timer thread re-read the clock now (tests with a fake clock call it after advancing)."""
@@ -278,6 +443,12 @@ class TimerScheduler:
         """Entries that will still run for ``owner``."""
         with self._cond:
             return sum(1 for entry in self._heap if entry.live and entry.owner() is owner)
+
+    def heap_size(self) -> int:
+        """Entries held in the heap, cancelled ones not yet dropped included."""
+        with self._cond:
+            self._reap_locked()
+            return len(self._heap)
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -296,20 +467,36 @@ class TimerScheduler:
             self._cond.notify_all()
         self._pool.stop()
 
+    def _follow_wall_clock_locked(self) -> None:
+        offset = self._wall_clock() - self._clock()
+        if abs(offset - self._offset) <= _STEP_TOLERANCE:
+            return
+        self._offset = offset
+        moved = False
+        for entry in self._heap:
+            if entry.wall_due is not None:
+                entry.due = entry.wall_due - offset
+                moved = True
+        if moved:
+            heapq.heapify(self._heap)
+
     def _take_due(self) -> list[_Entry] | None:
         """Wait until entries are due and pop them; ``None`` once stopped."""
         with self._cond:
             while True:
                 if self._stopped:
                     return None
+                self._reap_locked()
+                self._follow_wall_clock_locked()
                 heap = self._heap
                 while heap and heap[0].cancelled:
                     heapq.heappop(heap).in_heap = False
                     self._cancelled = max(0, self._cancelled - 1)
-                if not heap:
-                    self._cond.wait()
-                    continue
                 now = self._clock()
+                check = self._pool.check(now)
+                if not heap:
+                    self._cond.wait(min(check - now, _MAX_WAIT) if check < float("inf") else _MAX_WAIT)
+                    continue
                 if heap[0].due <= now:
                     due = []
                     while heap and heap[0].due <= now:
@@ -321,7 +508,7 @@ class TimerScheduler:
                         else:
                             due.append(entry)
                     return due
-                self._cond.wait(min(heap[0].due - now, _MAX_WAIT))
+                self._cond.wait(max(0.0, min(heap[0].due - now, check - now, _MAX_WAIT)))
 
     def _retry_later(self, entry: _Entry) -> None:
         """Put back an entry whose worker could not be started, :data:`_SUBMIT_RETRY` from now."""
@@ -329,6 +516,7 @@ class TimerScheduler:
             if self._stopped or entry.cancelled:
                 return
             entry.due = self._clock() + _SUBMIT_RETRY
+            entry.wall_due = None
             entry.seq = next(self._seq)
             entry.in_heap = True
             heapq.heappush(self._heap, entry)
@@ -343,14 +531,20 @@ class TimerScheduler:
                 if owner is None:
                     continue
                 try:
-                    self._pool.submit(entry.callback, owner)
+                    if entry.inline:
+                        entry.callback(owner)
+                    else:
+                        self._pool.submit(entry.callback, owner)
                 except Exception as exc:  # e.g. RuntimeError("can't start new thread"): keep the timer alive
-                    _LOGGER.warning(
-                        "Could not start a background token refresh (%s); retrying in %.0f s.",
-                        type(exc).__name__,
-                        _SUBMIT_RETRY,
-                    )
-                    self._retry_later(entry)
+                    if entry.inline:
+                        _LOGGER.error("A token refresh deadline callback crashed (%s).", type(exc).__name__)
+                    else:
+                        _LOGGER.warning(
+                            "Could not start a background token refresh (%s); retrying in %.0f s.",
+                            type(exc).__name__,
+                            _SUBMIT_RETRY,
+                        )
+                        self._retry_later(entry)
                 del owner
             del due
 
@@ -411,7 +605,10 @@ def _reset_after_fork() -> None:
     pending = [entry for entry in parent._heap if entry.live]
     if pending:
         child = _default = TimerScheduler(
-            parent._clock, max_workers=parent._pool._max_workers, idle_timeout=parent._pool._idle_timeout
+            parent._clock,
+            wall_clock=parent._wall_clock,
+            max_workers=parent._pool._max_workers,
+            idle_timeout=parent._pool._idle_timeout,
         )
         child._adopt(pending)
 

@@ -88,13 +88,18 @@ def decode_access_key(key: str) -> bytes:
     stripped = key.strip()
     if not stripped:
         raise ValueError("The access key is empty.")
+    decoded: bytes | None
     try:
         decoded = base64.b64decode(stripped, validate=True)
     except (binascii.Error, ValueError):
+        decoded = None
+    # Raised outside the except block, so the new error has no __context__ at all: for a key with a
+    # non-ASCII character (a pasted zero-width space) the inner UnicodeEncodeError's .object is the key.
+    if decoded is None:
         raise ValueError(
             f"The access key is not valid base64 (length {len(key)}); "
             "use the key from the resource's 'Keys' page or connection string."
-        ) from None
+        )
     if not decoded:
         raise ValueError("The access key decodes to zero bytes.")
     return decoded

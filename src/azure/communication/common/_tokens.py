@@ -1,28 +1,33 @@
-"""User access tokens: JWT decoding, input normalisation and the immutable token snapshot.
+"""User access tokens: input normalisation and the immutable token snapshot.
 
-Everything here is pure: the current time is an argument. The credential shells, the CLI
-(``acs-common token inspect``) and the benchmarks share these functions, so a token is parsed one way
+Everything here is pure: the current time is an argument. JWTs are read by :mod:`._jwt`, the package's one
+reader, shared with the CLI (``acs-common token inspect``) and the emulator, so a token is parsed one way
 everywhere. Token text never appears in an exception message, a ``repr`` or a log record.
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 import logging
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
+from ._jwt import decode_jwt_header, decode_jwt_payload, jwt_expiry, parse_jwt_expiry
+from ._timestamps import parse_timestamp
+
 __all__ = [
+    "NEVER_EXPIRES_PUBLIC",
     "OPAQUE_TOKEN_LIFETIME",
     "ParsedToken",
     "TokenInput",
     "TokenSnapshot",
+    "check_undecodable_interval",
     "decode_jwt_header",
     "decode_jwt_payload",
     "normalize_token",
@@ -35,167 +40,22 @@ _LOGGER = logging.getLogger("azure.communication.common")
 TokenInput = str | AccessToken | AccessTokenInfo
 
 #: Lifetime assumed for a token whose expiry cannot be read (not a JWT, or no numeric ``exp``): the
-#: proactive window, so such a token is refreshed soon rather than trusted for long.
+#: proactive window, so such a token is refreshed soon rather than trusted for long. JS 2.5.0 calls it
+#: ``undecodableTokenExpiryIntervalInSeconds`` and has the same default; the credential's
+#: ``undecodable_token_expiry_interval`` keyword replaces it.
 OPAQUE_TOKEN_LIFETIME: Final = 600.0
-
-_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
-_PADDING: Final = (b"", b"=", b"==", b"===")
-_NOT_A_JWT: Final = "not a JWT: expected three dot-separated base64url segments with a JSON object"
 
 # The opaque-token notice is logged once per process: every refresh of an opaque token would repeat it.
 _opaque_warned = False
 
+#: What ``expires_on`` and ``refresh_on`` of the public token objects say for a token that never expires
+#: (``expires_on=inf``): 9999-12-31T23:59:59Z, the last second a ``datetime`` can hold. Publishing 0 would
+#: make azure-core's bearer policy think the token expired and call the credential on every request.
+NEVER_EXPIRES_PUBLIC: Final = 253_402_300_799
 
-def _segment_bytes(segment: str, what: str) -> bytes:
-    unpadded = segment.rstrip("=")
-    size = len(unpadded)
-    if size % 4 == 1 or len(segment) - size > 2:
-        raise ValueError(f"{_NOT_A_JWT} (the {what} has an impossible base64url length)")
-    if "+" in unpadded or "/" in unpadded:
-        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
-    try:
-        # urlsafe_b64decode without its wrapper layers: this runs for every token a refresher returns.
-        raw = binascii.a2b_base64(unpadded.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[-size % 4])
-    except ValueError:  # binascii.Error, or non-ASCII text
-        raw = b""
-    # The decoder skips characters outside the alphabet instead of failing; each one skipped makes the
-    # result shorter than the length of the text implies, which is cheaper to check than a pattern.
-    if len(raw) != size * 3 // 4:
-        raise ValueError(f"{_NOT_A_JWT} (the {what} holds characters outside base64url)")
-    return raw
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        # Not chained: the decoder errors can carry fragments of the token.
-        raise ValueError(f"{_NOT_A_JWT} (the {what} is not base64url-encoded JSON)") from None
-    except RecursionError:
-        # JSON nested deep enough to exhaust the decoder: no real token looks like that, and letting
-        # RecursionError escape would turn a bad token into a crash (or a hung refresh) instead of a
-        # "not a JWT" (an opaque token where one is accepted).
-        raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON nested too deeply)") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{_NOT_A_JWT} (the {what} is JSON but not an object)")
-    return value
-
-
-def _decode_segment(segment: str, what: str) -> dict[str, Any]:
-    return _json_object(_segment_bytes(segment, what), what)
-
-
-def _segments(token: str) -> list[str]:
-    if not isinstance(token, str):
-        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        raise ValueError(f"{_NOT_A_JWT} (found {len(parts)} segments)")
-    return parts
-
-
-def _payload_segment(token: str) -> str:
-    # The payload alone, without copying the (larger) signature: reading `exp` is on the refresh path.
-    first = token.find(".")
-    second = token.find(".", first + 1)
-    if first < 0 or second < 0 or token.find(".", second + 1) >= 0 or token[:1].isspace():
-        return _segments(token)[1]
-    return token[first + 1 : second]
-
-
-def decode_jwt_payload(token: str) -> dict[str, Any]:
-    """Decode the claims of a JWT without verifying its signature.
-
-    Args:
-        token: A compact JWT (``header.payload.signature``); base64url with or without padding.
-
-    Returns:
-        The payload's JSON object.
-
-    Raises:
-        TypeError: ``token`` is not a str.
-        ValueError: ``token`` is not a JWT (the message never quotes the token).
-    """
-    return _decode_segment(_segments(token)[1], "payload")
-
-
-def decode_jwt_header(token: str) -> dict[str, Any]:
-    """Decode the header (``alg``, ``kid``, ...) of a JWT without verifying its signature.
-
-    Raises:
-        TypeError: ``token`` is not a str.
-        ValueError: ``token`` is not a JWT (the message never quotes the token).
-    """
-    return _decode_segment(_segments(token)[0], "header")
-
-
-def _numeric_exp(claims: Mapping[str, Any]) -> float | None:
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-        return None
-    try:
-        value = float(exp)
-    except OverflowError:  # an integer beyond float range
-        return None
-    return value if math.isfinite(value) else None
-
-
-# Reads `exp` from a flat payload without building the claims dict (the JSON parse is most of the cost
-# of reading a token). Taken only when the payload has a single `{` (no nested object can hold another
-# `exp`) and a single `"exp"` not preceded by a backslash (so it cannot sit inside a string); for valid
-# JSON the result is then the one json.loads gives. Anything else goes through json.loads.
-_FLAT_EXP_VALUE = re.compile(
-    rb"[ \t\r\n]*:[ \t\r\n]*(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)[ \t\r\n]*[,}]"
-)
-
-
-def _flat_exp(raw: bytes) -> tuple[bool, float | None]:
-    """``(True, exp)`` when the fast path applies, ``(False, None)`` when json.loads must decide."""
-    at = raw.find(b'"exp"')
-    if (
-        at <= 0
-        or raw[at - 1] == 0x5C  # a backslash: the quote is inside a string
-        or raw.find(b'"exp"', at + 5) != -1
-        or raw[:1] != b"{"
-        or raw[-1:] != b"}"
-        or raw.find(b"{", 1) != -1
-    ):
-        return False, None
-    match = _FLAT_EXP_VALUE.match(raw, at + 5)
-    if match is None:
-        return False, None
-    value = float(match.group(1))
-    return True, (value if math.isfinite(value) else None)
-
-
-def _payload_exp(token: str) -> float | None:
-    if not isinstance(token, str):
-        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
-    raw = _segment_bytes(_payload_segment(token), "payload")
-    applies, exp = _flat_exp(raw)
-    if applies:
-        return exp
-    return _numeric_exp(_json_object(raw, "payload"))
-
-
-def parse_jwt_expiry(token: str) -> float:
-    """Return the ``exp`` claim of a JWT as a float (fractional values are kept).
-
-    Raises:
-        TypeError: ``token`` is not a str.
-        ValueError: ``token`` is not a JWT, or it has no numeric ``exp`` claim.
-    """
-    exp = _payload_exp(token)
-    if exp is None:
-        raise ValueError("the JWT has no numeric 'exp' claim")
-    return exp
-
-
-def _expiry_or_none(token: str) -> float | None:
-    try:
-        return _payload_exp(token)
-    except ValueError:
-        return None
+# Mistaken token strings, recognised only once a string failed to decode (so the JWT path pays nothing).
+_BEARER_PREFIX: Final = re.compile(r"bearer\s", re.IGNORECASE)
+_ISO_EXAMPLE: Final = "'2026-12-02T20:16:31.0000000Z'"
 
 
 class _HiddenAccessToken(AccessToken):
@@ -226,6 +86,11 @@ class ParsedToken:
     refresh_on: float | None = None
 
 
+def _of(source: str) -> str:
+    # Sources are written with their article ("the token_refresher result") or without one ("token").
+    return source if source.startswith("the ") else f"the {source}"
+
+
 def _type_error(value: object, source: str) -> TypeError:
     kind = type(value).__name__
     expected = f"{source} must be a token string, an AccessToken or an AccessTokenInfo, not {kind}"
@@ -247,7 +112,7 @@ def _type_error(value: object, source: str) -> TypeError:
 
 def _check_text(token: object, source: str) -> str:
     if not isinstance(token, str):
-        raise TypeError(f"the token of the {source} must be a str, not {type(token).__name__}.")
+        raise TypeError(f"the token of {_of(source)} must be a str, not {type(token).__name__}.")
     stripped = token.strip()
     if not stripped:
         raise ValueError(f"{source} must not be empty or whitespace.")
@@ -255,63 +120,158 @@ def _check_text(token: object, source: str) -> str:
     return stripped
 
 
-def _check_time(value: object, what: str, source: str) -> float:
+def _is_identity_response(document: object) -> bool:
+    if not isinstance(document, dict):
+        return False
+    if isinstance(document.get("token"), str):
+        return True
+    inner = document.get("accessToken")
+    # {"accessToken": "..."} (JS results), or the REST response {"accessToken": {"token": ..., "expiresOn": ...}}.
+    return isinstance(inner, str) or (isinstance(inner, dict) and isinstance(inner.get("token"), str))
+
+
+def _refuse_mistakes(token: str, source: str) -> None:
+    """Refuse the usual wrong pastes, which would otherwise pass as opaque tokens and fail at the service."""
+    if _BEARER_PREFIX.match(token):
+        raise ValueError(
+            f"{source} starts with 'Bearer ', the HTTP Authorization scheme: pass the bare token string "
+            "without the prefix."
+        )
+    if token.startswith("{"):
+        try:
+            document = json.loads(token)
+        except (ValueError, RecursionError):
+            return
+        if _is_identity_response(document):
+            raise ValueError(
+                f"{source} is the JSON text of a whole identity response: pass only its token field, the bare "
+                'token string (response["accessToken"]["token"] of the REST response, or token.token of the '
+                "identity client's AccessToken)."
+            )
+
+
+def _to_seconds(value: object, what: str, source: str) -> float:
+    """A time given as a number, an ACS/ISO 8601 timestamp string or an aware datetime, in epoch seconds."""
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value.strip())
+        except ValueError:
+            # Not chained, and the value is not quoted: a mistaken value here could be anything.
+            raise ValueError(
+                f"the {what} of {_of(source)} is a str that is not an ISO 8601 timestamp such as {_ISO_EXAMPLE} "
+                "('Z' or a '+HH:MM' offset)."
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"the {what} of {_of(source)} is a naive datetime: it must be timezone-aware "
+                "(e.g. datetime.now(timezone.utc)), so that it names one instant."
+            )
+        return value.timestamp()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"the {what} of the {source} must be a number, not {type(value).__name__}.")
+        raise TypeError(
+            f"the {what} of {_of(source)} must be a number (seconds since the epoch), an ISO 8601 timestamp "
+            f"string or an aware datetime, not {type(value).__name__}."
+        )
     try:
         number = float(value)
     except OverflowError:  # an integer beyond float range
-        raise ValueError(f"the {what} of the {source} must be a number within float range.") from None
+        raise ValueError(f"the {what} of {_of(source)} must be a number within float range.") from None
     if math.isnan(number):
-        raise ValueError(f"the {what} of the {source} must be a number, not NaN.")
+        raise ValueError(f"the {what} of {_of(source)} must be a number, not NaN.")
     return number
 
 
-def _opaque_expiry(now: float) -> float:
+def check_undecodable_interval(value: object, what: str = "undecodable_token_expiry_interval") -> float:
+    """Validate the assumed lifetime of undecodable tokens: a positive, finite number of seconds.
+
+    Raises:
+        TypeError: ``value`` is not a number (``bool`` included).
+        ValueError: ``value`` is not positive and finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}.")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{what} must be a positive, finite number of seconds, got {value!r}.")
+    return seconds
+
+
+def _opaque_expiry(now: float, lifetime: float) -> float:
     global _opaque_warned
     if not _opaque_warned:
         _opaque_warned = True
         _LOGGER.warning(
-            "A token without a readable JWT 'exp' claim is treated as opaque and assumed valid for %d seconds.",
-            OPAQUE_TOKEN_LIFETIME,
+            "A token without a readable JWT 'exp' claim is treated as opaque and assumed valid for %g seconds.",
+            lifetime,
         )
-    return now + OPAQUE_TOKEN_LIFETIME
+    return now + lifetime
 
 
-def normalize_token(value: object, now: float, *, source: str = "token") -> ParsedToken:
+def _text_expiry(token: str, now: float, source: str, lifetime: float) -> float:
+    exp = jwt_expiry(token)
+    if exp is not None:
+        return exp
+    _refuse_mistakes(token, source)
+    return _opaque_expiry(now, lifetime)
+
+
+def normalize_token(
+    value: object,
+    now: float,
+    *,
+    source: str = "token",
+    undecodable_lifetime: float = OPAQUE_TOKEN_LIFETIME,
+) -> ParsedToken:
     """Turn a caller's token (``str``, ``AccessToken`` or ``AccessTokenInfo``) into a :class:`ParsedToken`.
 
     A string's expiry is its JWT ``exp`` claim; a string without one is opaque and assumed valid for
-    :data:`OPAQUE_TOKEN_LIFETIME` seconds from ``now`` (logged once per process).
+    ``undecodable_lifetime`` seconds from ``now`` (logged once per process). An ``AccessToken`` or
+    ``AccessTokenInfo`` carries its own ``expires_on`` (and ``refresh_on``): a number of seconds since the
+    epoch, an ISO 8601 string as the official identity client returns (``"2026-12-02T20:16:31.0000000Z"``)
+    or an aware ``datetime``. ``inf`` means "never expires".
 
     Args:
         value: The token as given.
         now: The current time (seconds since the epoch); only used for opaque tokens.
         source: How error messages name the value (``"token"``, ``"the token_refresher result"``).
+        undecodable_lifetime: Seconds an opaque token is assumed valid (JS 2.5.0's
+            ``undecodableTokenExpiryIntervalInSeconds``); checked by the credential, see
+            :func:`check_undecodable_interval`.
 
     Raises:
         TypeError: ``value`` is of another type; the message says to pass the bare token string and,
             for the usual mistakes (a whole identity response), which field to pass.
-        ValueError: The token is empty or whitespace, or its expiry is NaN.
+        ValueError: The token is empty or whitespace, carries a ``Bearer`` prefix, is the JSON text of an
+            identity response, or its expiry is NaN, a naive datetime or a string that is not a timestamp.
     """
     if isinstance(value, str):
         token = _check_text(value, source)
-        exp = _expiry_or_none(token)
-        return ParsedToken(token, _opaque_expiry(now) if exp is None else exp)
+        return ParsedToken(token, _text_expiry(token, now, source, undecodable_lifetime))
     # AccessToken before tuple: it is a tuple, and the (user, AccessToken) tuple is a different mistake.
     if isinstance(value, AccessToken):
         token = _check_text(value.token, source)
-        return ParsedToken(token, _check_time(value.expires_on, "expires_on", source))
+        expires_on = _to_seconds(value.expires_on, "expires_on", source)
+        if jwt_expiry(token) is None:
+            _refuse_mistakes(token, source)
+        return ParsedToken(token, expires_on)
     if isinstance(value, AccessTokenInfo):
         token = _check_text(value.token, source)
-        expires_on = _check_time(value.expires_on, "expires_on", source)
+        expires_on = _to_seconds(value.expires_on, "expires_on", source)
         refresh_on = value.refresh_on
-        hint = None if refresh_on is None else _check_time(refresh_on, "refresh_on", source)
+        hint = None if refresh_on is None else _to_seconds(refresh_on, "refresh_on", source)
+        if jwt_expiry(token) is None:
+            _refuse_mistakes(token, source)
         return ParsedToken(token, expires_on, hint)
     raise _type_error(value, source)
 
 
 def _public_time(value: float) -> int:
+    if value == math.inf:
+        return NEVER_EXPIRES_PUBLIC
     return math.floor(value) if math.isfinite(value) else 0
 
 

@@ -24,6 +24,8 @@ The rules (DESIGN.md section 4 item 1), per RFC 3986:
   it: encoded, all three send ``%09``); a ``%`` not starting a valid escape becomes ``%25``.
 
 Leading and trailing spaces and control characters around the whole URL are stripped, as every client does.
+A URL with user info (``https://user:pass@host/``) is refused with ``ValueError``: requests would send the
+password as Basic auth in place of the signature, and aiohttp refuses such URLs.
 
 Pure code, standard library only (plus ``idna``, which azure-core brings through requests, for non-ASCII
 hosts), with a fast path for URLs that are already canonical and a small cache of recent results.
@@ -43,14 +45,12 @@ _SUB_DELIMS: Final = "!$&'()*+,;="
 # Characters each component may hold unescaped in canonical form.
 _PATH_LITERAL: Final = frozenset(_UNRESERVED + _SUB_DELIMS + ":@/")
 _QUERY_LITERAL: Final = frozenset(_UNRESERVED + _SUB_DELIMS + ":@/?")
-_USERINFO_LITERAL: Final = frozenset(_UNRESERVED + _SUB_DELIMS + ":")
 
 # Escapes decoded to their character: legal unescaped, and meaning the same escaped or not. ``%2F`` stays
 # in the path (a slash would split a segment) and ``& = + ;`` stay escaped in the query (they separate or
 # encode form fields).
 _PATH_DECODE: Final = _PATH_LITERAL - {"/"}
 _QUERY_DECODE: Final = _QUERY_LITERAL - set("&=+;")
-_USERINFO_DECODE: Final = _USERINFO_LITERAL - {":"}
 
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -85,7 +85,7 @@ class CanonicalURL(NamedTuple):
     """A canonical URL and the two pieces of it that are signed."""
 
     url: str
-    """The whole canonical URL (``scheme://[userinfo@]host[:port]/path[?query]``)."""
+    """The whole canonical URL (``scheme://host[:port]/path[?query]``)."""
     host: str
     """``host[:port]``: the ``Host`` header every client sends for :attr:`url`."""
     path_and_query: str
@@ -155,16 +155,20 @@ def _slow_path(url: str) -> CanonicalURL:
     scheme = match["scheme"].lower()
     if scheme not in _DEFAULT_PORTS:
         raise ValueError("Expected an http or https URL; other schemes cannot be signed.")
-    userinfo, at, hostport = match["authority"].rpartition("@")
-    host, port = _split_host_port(hostport)
+    if "@" in match["authority"]:
+        # requests would replace the HMAC signature with Basic auth and send the password; aiohttp refuses.
+        raise ValueError(
+            "The URL holds user info ('user:password@' before the host): it cannot be signed, and some HTTP "
+            "clients would send it as Basic auth instead of the signature. Remove it from the URL."
+        )
+    host, port = _split_host_port(match["authority"])
     host = _canonical_host(host)
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
     path = _remove_dot_segments(_PATH.normalize(match["path"])) or "/"
     query = match["query"]
     target = f"{path}?{_QUERY.normalize(query)}" if query else path
-    authority = f"{_USERINFO.normalize(userinfo)}@{host}" if at else host
-    return CanonicalURL(f"{scheme}://{authority}{target}", host, target)
+    return CanonicalURL(f"{scheme}://{host}{target}", host, target)
 
 
 def _split_host_port(hostport: str) -> tuple[str, int | None]:
@@ -267,7 +271,6 @@ class _Component:
 
 _PATH: Final = _Component(_PATH_LITERAL, _PATH_DECODE)
 _QUERY: Final = _Component(_QUERY_LITERAL, _QUERY_DECODE)
-_USERINFO: Final = _Component(_USERINFO_LITERAL, _USERINFO_DECODE)
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import requests
 from azure.core.credentials import AzureKeyCredential
 
-from ._policy import AccessKey, hash_body
+from ._body import hash_body
+from ._policy import AccessKey
 from ._signing import format_date, sign
 from ._url import canonicalize
 

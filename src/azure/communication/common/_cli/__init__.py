@@ -1,7 +1,12 @@
 """The ``acs-common`` command line (also ``python -m azure.communication.common``).
 
-Exit codes: 0 success, 1 failure, 2 usage error. Errors are one line on stderr, never a traceback, and never
-a secret: connection strings are read from an argument, stdin (``-``) or the environment and shown masked.
+One error rule for every command (the top-level ``--help`` says it too): an error is one line on stderr,
+``acs-common COMMAND: error: MESSAGE``, never a traceback and never a secret. A usage error (the command line
+itself is wrong: an unknown option, a bad option value, a missing or malformed argument, a URL argument that is
+not ``http(s)://HOST/...``) exits 2, is reported against the (sub)command whose line is wrong, and ends with
+``(see 'acs-common COMMAND --help')``. A failure (the command ran: the input it read was invalid, or the
+request failed) exits 1. Connection strings are read from an argument, stdin (``-``) or the environment and
+shown masked.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ examples:
   acs-common sign GET '/identities/x?api-version=2023-10-01'
 
 Run 'acs-common COMMAND --help' for a command's options and examples.
-Exit status: 0 success, 1 failure, 2 usage error.
+Exit status: 0 success; 1 failure (the input read was invalid, or the request failed);
+2 usage error (unknown option, bad value, missing or malformed argument, a URL that is not
+http(s)://HOST/...). Errors are one line: 'acs-common COMMAND: error: MESSAGE'.
 Colour only on a terminal, and never with NO_COLOR set.
 
 """
@@ -40,10 +47,28 @@ Colour only on a terminal, and never with NO_COLOR set.
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line (``CLIError``), not usage text and ``sys.exit``."""
+    """An argparse parser whose errors are one line (``UsageError``), not usage text and ``sys.exit``.
+
+    Args:
+        strict: report arguments this parser does not know itself, so that an unknown option after a
+            subcommand is named against that subcommand; only the top level (which hands the rest to
+            ``emulator``) and ``emulator`` (parsed by the emulator's own parser) are not strict.
+    """
+
+    def __init__(self, *args: Any, strict: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.strict = strict
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        if rest and self.strict:
+            self.error(f"unrecognized arguments: {' '.join(rest)}")
+        return parsed, rest
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')", prog=self.prog)
+        raise UsageError(message, prog=self.prog)
 
 
 def _run_emulator(args: argparse.Namespace, out: Output) -> int:
@@ -65,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog=PROG,
+        strict=False,
         description="Azure Communication Services from the command line: demo, local emulator, tokens, "
         "identifiers and HMAC-signed requests (azure-communication-common for Python).",
         epilog=EPILOG,
@@ -78,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator",
         help="run the local ACS emulator, from the acs-emulator distribution (see 'acs-common emulator --help')",
         add_help=False,
+        strict=False,
     )
     emulator.set_defaults(handler=_run_emulator)
     _inspect.add_parser(subparsers)
@@ -92,11 +119,23 @@ def _report(prog: str, message: str) -> None:
     sys.stderr.flush()
 
 
+def _usage_message(exc: UsageError, prog: str) -> str:
+    """The usage error's text with the pointer to the help of the command it is about."""
+    hint = f"(see '{prog} --help')"
+    return str(exc) if str(exc).endswith(hint) else f"{exc} {hint}"
+
+
 def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "emulator":
-        args.rest = rest
+        # Everything after the word ``emulator`` belongs to the emulator's parser; an unknown option before
+        # it is the top level's.
+        tail = argv[argv.index("emulator") + 1 :]
+        leading = rest[: len(rest) - len(tail)] if rest[len(rest) - len(tail) :] == tail else rest
+        if leading:
+            parser.error(f"unrecognized arguments: {' '.join(leading)}")
+        args.rest = tail
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     out = Output(no_color=args.no_color)
@@ -119,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(arguments)
+    except UsageError as exc:
+        prog = exc.prog or PROG
+        _report(prog, _usage_message(exc, prog))
+        return exc.exit_code
     except CLIError as exc:
         _report(exc.prog or PROG, str(exc))
         return exc.exit_code

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from typing import TYPE_CHECKING, Any, Final, TextIO
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from azure.core.pipeline import AsyncPipeline, Pipeline
@@ -111,12 +112,25 @@ def resolve_connection_string(value: str | None, *, required: bool = True) -> En
             )
         return None
     try:
-        return parse_connection_string(value)
+        parsed = parse_connection_string(value)
     except (ValueError, TypeError) as exc:
         message = str(exc)
         if not message.lower().startswith("invalid connection string"):
             message = f"invalid connection string: {message}"
         raise CLIError(message) from None
+    _check_endpoint(parsed.endpoint)
+    return parsed
+
+
+def _check_endpoint(endpoint: str) -> None:
+    """A connection string is input the command reads, so a bad endpoint in it is a failure (exit 1)."""
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError as exc:
+        raise CLIError(f"invalid connection string: the endpoint is not a URL ({first_line(str(exc))})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise CLIError(f"invalid connection string: the endpoint {endpoint!r} is not an http(s)://HOST URL")
 
 
 def _policies(credential: Any, *, asynchronous: bool = False) -> list[Any]:
@@ -153,13 +167,25 @@ def build_async_pipeline(credential: Any) -> AsyncPipeline[HttpRequest, AsyncHtt
 
 
 def join_url(endpoint: str, url: str) -> str:
-    """Resolve ``url`` against ``endpoint`` when it is relative (``/identities?...``)."""
-    lowered = url.lower()
-    if lowered.startswith(("http://", "https://")):
-        return url
-    if "://" in url.split("?", 1)[0]:
-        raise UsageError(f"only http and https URLs are supported, not {url.split('://', 1)[0]!r}")
-    return endpoint.rstrip("/") + "/" + url.lstrip("/")
+    """Resolve ``url`` against ``endpoint`` when it is relative (``/identities?...``).
+
+    Raises:
+        UsageError: ``url`` is absolute but not ``http(s)://HOST/...`` (another scheme, no host, a bad port
+            or IPv6 literal): the command line is wrong, whatever the scheme.
+    """
+    if "://" not in url.split("?", 1)[0]:
+        return endpoint.rstrip("/") + "/" + url.lstrip("/")
+    scheme = url.split("://", 1)[0]
+    if scheme.lower() not in ("http", "https"):
+        raise UsageError(f"invalid URL {url!r}: only http and https are supported, not {scheme!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError as exc:
+        raise UsageError(f"invalid URL {url!r}: {first_line(str(exc))}") from None
+    if not parts.hostname:
+        raise UsageError(f"invalid URL {url!r}: no host")
+    return url
 
 
 def first_line(text: str) -> str:

@@ -10,16 +10,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .._refresh import PROACTIVE_WINDOW
-from .._tokens import decode_jwt_header, decode_jwt_payload, parse_jwt_expiry
+from .._jwt import read_jwt
 from ._common import HelpFormatter, UsageError, read_stdin
 from ._output import Output, format_duration, format_time
 
 __all__ = ["TokenReport", "add_parser", "inspect_token", "run"]
 
-# A token with less than the credential's proactive window left would already be refreshed by a credential
-# created with proactive_refresh=True.
-EXPIRES_SOON_SECONDS: Final = PROACTIVE_WINDOW
+# A token with less than the credential's proactive window left (``_refresh.PROACTIVE_WINDOW``, written out
+# so that this offline command loads no azure-core; a test pins the two together) would already be
+# refreshed by a credential created with proactive_refresh=True.
+EXPIRES_SOON_SECONDS: Final = 600.0
 
 VALID: Final = "valid"
 EXPIRES_SOON: Final = "expires soon"
@@ -114,14 +114,6 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _expiry(text: str) -> float | None:
-    """The ``exp`` claim exactly as the credential reads it (None: the credential treats it as opaque)."""
-    try:
-        return parse_jwt_expiry(text)
-    except ValueError:
-        return None
-
-
 def _time(timestamp: float) -> str:
     """A claim's time for display; a finite number can still be beyond what the platform's time_t holds."""
     try:
@@ -185,15 +177,15 @@ def inspect_token(text: str, now: float) -> TokenReport:
             reason += " (a JWT is inside it)"
         return TokenReport(NOT_A_JWT, now, reason=reason, hint=hint)
     try:
-        header = decode_jwt_header(text)
-        claims = decode_jwt_payload(text)
+        # The credential's own reader: the expiry is exactly the one the credential would use.
+        header, claims, expires_on = read_jwt(text)
     except (ValueError, TypeError, RecursionError) as exc:  # the decoders' messages never quote the token
         return TokenReport(NOT_A_JWT, now, reason=str(exc), hint=JWT_SHAPE_HINT)
     report = TokenReport(VALID, now, header=header, claims=claims)
     report.identity, report.identity_kind = _identity(claims)
     report.scopes = _scopes(claims)
     report.issued_at = _number(claims.get("iat"))
-    report.expires_on = _expiry(text)
+    report.expires_on = expires_on
     remaining = report.remaining
     if remaining is None:
         report.verdict = NO_EXPIRY

@@ -52,9 +52,11 @@ examples:
   acs-common sign POST '/identities?api-version=2023-10-01' --data '{}'
   acs-common sign GET 'https://contoso.communication.azure.com/identities/x?api-version=2023-10-01' --json
 
-Prints the canonical URL (what is signed and sent), the string to sign and the headers the
-policy adds. The Authorization header holds a signature, never the key; it is only valid for
-this method, URL, body and date (the service accepts a date within 15 minutes).
+Prints the canonical URL (what is signed and sent), every header of the request (-H ones
+included) and the client's side of what the emulator explains in a 401's error.innererror,
+under the same names: stringToSign, contentHash and host. The Authorization header holds a
+signature, never the key; it is only valid for this method, URL, body and date (the service
+accepts a date within 15 minutes).
 Exit status: 0 on success, 1 for a bad connection string or body, 2 for usage errors.
 
 """
@@ -140,15 +142,19 @@ def signed_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     path_and_query = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = next((v for k, v in request.headers.items() if k.lower() == "host"), parts.netloc)
     signed = {name: request.headers[name] for name in _SIGNING_HEADERS}
+    to_sign = string_to_sign(request.method, path_and_query, signed["x-ms-date"], host, signed["x-ms-content-sha256"])
     description = {
         "method": request.method,
         "url": args.url,
         "canonical_url": request.url,
         "host": host,
-        "string_to_sign": string_to_sign(
-            request.method, path_and_query, signed["x-ms-date"], host, signed["x-ms-content-sha256"]
-        ),
+        "string_to_sign": to_sign,
         "headers": signed,
+        # Every header the request carries (the caller's -H ones included), in the order they are sent.
+        "request_headers": {k: v for k, v in request.headers.items() if k.lower() != "host"},
+        # The client's side of what the emulator explains in a 401's error.innererror, under the same names,
+        # so that the two can be diffed.
+        "innererror": {"stringToSign": to_sign, "contentHash": signed["x-ms-content-sha256"], "host": host},
     }
     return request, description
 
@@ -161,8 +167,14 @@ def run_sign(args: argparse.Namespace, out: Output) -> int:
         return 0
     out.line(out.style(f"{description['method']} {description['canonical_url']}", "bold"))
     out.line(f"Host: {description['host']}")
-    for name, value in description["headers"].items():
+    for name, value in description["request_headers"].items():
         out.line(f"{name}: {value}")
+    out.line()
+    out.line(out.style("to diff against the emulator's error.innererror after a 401:", "dim"))
+    inner = description["innererror"]
+    out.field("stringToSign", json.dumps(inner["stringToSign"]), width=13)
+    out.field("contentHash", inner["contentHash"], width=13)
+    out.field("host", inner["host"], width=13)
     out.line()
     out.line(out.style("string to sign:", "dim"))
     for line in description["string_to_sign"].split("\n"):

@@ -1,40 +1,47 @@
-"""The user access token credential for asyncio (``azure.communication.common.aio``).
+"""The user access token credential for asyncio and trio (``azure.communication.common.aio``).
 
-The state, the transitions and the private test seam (``_clock``, ``_scheduler``, ``_jitter``,
-``_exchanger_factory``) are those of :mod:`azure.communication.common._credential`; this shell only
-awaits. One refresh runs at a time as a task that the credential references strongly; callers await it
-through :func:`asyncio.shield`, so a cancelled caller does not cancel it for the others, and its exception
-is consumed in a done-callback so asyncio never reports it as unretrieved.
+The lifecycle is that of :mod:`azure.communication.common._lifecycle`, as in the threading credential;
+this shell only awaits. One refresh runs at a time, as a task of the running library (an asyncio task, or
+a trio system task) that the credential references strongly. The task's completion, whatever ends it (a
+result, an error, a cancellation before its first step), finishes the attempt: asyncio through the task's
+done-callback, trio in the task's own ``finally``. Callers wait on an event of the attempt, never on the
+task itself, so a cancelled caller only ever sees its own cancellation and never cancels the refresh for
+the others. At the attempt's deadline (``refresh_timeout``) the task is cancelled and its waiters get
+``TimeoutError``.
 
-The credential binds to the event loop it is created in, or to the loop of its first ``get_token`` when
-created outside one; after that loop closes it rebinds to the next (repeated ``asyncio.run``). Proactive
-refresh uses the bound loop's ``call_at`` and holds the credential weakly.
+The credential binds to the event loop (or trio run) it is created in, or to the one of its first call
+when created outside one; after that loop closes it rebinds to the next (repeated ``asyncio.run``). Until
+its first call it publishes its token as never fresh, so the first call takes the slow path, which checks
+the running library and loop once: a credential used from a second open loop, or under another library,
+fails at its first call rather than at its first refresh, at no cost to the fresh path.
 
-A proactive credential that is not bound to a running loop (created outside one, or whose loop shut
-down) publishes its token as never fresh (``_park``), so its next call takes the slow path, binds to that
-call's loop and schedules the refresh there. A loop's shutdown is noticed through its async generator
-hooks: one small watcher generator per loop is closed by ``loop.shutdown_asyncgens()``, which
-``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio call before closing the loop. A loop closed without
-it (a bare ``loop.close()``) is noticed later, when the token leaves its fresh window.
+Proactive refresh uses the bound loop's ``call_at`` (a trio system task under trio) and holds the
+credential weakly. A proactive credential whose loop shuts down publishes its token as never fresh
+(``_park``), so its next call takes the slow path, binds to that call's loop and schedules there. An asyncio
+loop's shutdown is noticed through its async generator hooks: one small watcher generator per loop is closed
+by ``loop.shutdown_asyncgens()``, which ``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio call before
+closing the loop; a trio run's through the cancellation of its system tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
+import sys
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
-from .._credential import _Attempt, _CredentialCore
-from .._refresh import Action
-from .._scheduler import Scheduler, fork_generation
-from .._tokens import TokenInput, TokenSnapshot
+from .. import _lifecycle as lc
+from .._credential import _DEFAULT_SEAMS, _RUNNING, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _Seams
+from .._scheduler import ScheduledEntry, Scheduler, fork_generation
+from .._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -46,6 +53,10 @@ _T = TypeVar("_T")
 #: A no-argument callable returning an awaitable of a new token (``str``, ``AccessToken`` or
 #: ``AccessTokenInfo``), typically an ``async def`` function.
 AsyncTokenRefresher = Callable[[], Awaitable[TokenInput]]
+
+#: How long ``close()`` waits for a cancelled refresh to end: a refresher that swallows the cancellation
+#: must not hang ``close()``; one that honours it ends within a loop iteration or two.
+CLOSE_GRACE: Final = 1.0
 
 
 def _default_exchanger(
@@ -59,6 +70,43 @@ def _default_exchanger(
     return AsyncEntraTokenExchanger(resource_endpoint, token_credential, scopes, **pipeline_kwargs)
 
 
+class _Binding(Protocol):
+    """The event loop (or trio run) a credential is bound to, and what the shell does through it."""
+
+    @property
+    def key(self) -> object:
+        """The loop (or trio token) itself."""
+        ...
+
+    def alive(self) -> bool:
+        """Whether the loop can still run callbacks."""
+        ...
+
+    def scheduler(self, monotonic: Callable[[], float]) -> Scheduler:
+        """The default scheduler of proactive refreshes and deadlines on this loop."""
+        ...
+
+    def start(self, credential: CommunicationTokenCredential, attempt: lc.Attempt) -> None:
+        """Run ``attempt``'s refresher in a task of this loop; the task finishes the attempt."""
+        ...
+
+    def cancel(self, attempt: lc.Attempt) -> None:
+        """Cancel ``attempt``'s task."""
+        ...
+
+    async def wait(self, attempt: lc.Attempt) -> None:
+        """Wait until ``attempt`` resolves (raises the caller's own cancellation)."""
+        ...
+
+    async def settle(self, attempt: lc.Attempt, grace: float) -> None:
+        """Wait at most ``grace`` seconds for ``attempt``'s cancelled task to end."""
+        ...
+
+    def watch(self, credential: CommunicationTokenCredential) -> None:
+        """Park ``credential`` when the loop shuts down (best effort)."""
+        ...
+
+
 def _fire(owner: weakref.ref[Any], callback: Callable[[Any], None]) -> None:
     target = owner()
     if target is not None:
@@ -66,7 +114,8 @@ def _fire(owner: weakref.ref[Any], callback: Callable[[Any], None]) -> None:
 
 
 class _LoopScheduler:
-    """Schedules on an event loop's monotonic ``call_at`` a due time given on the credential's clock."""
+    """Schedules on an event loop's monotonic ``call_at`` a due time given on the credential's monotonic
+    clock."""
 
     __slots__ = ("_clock", "_loop")
 
@@ -74,22 +123,132 @@ class _LoopScheduler:
         self._loop = loop
         self._clock = clock
 
-    def schedule(self, due: float, owner: _T, callback: Callable[[_T], None]) -> asyncio.TimerHandle:
+    def schedule(
+        self,
+        due: float,
+        owner: _T,
+        callback: Callable[[_T], None],
+        *,
+        wall_due: float | None = None,
+        inline: bool = False,
+    ) -> asyncio.TimerHandle:
         delay = max(0.0, due - self._clock())
         return self._loop.call_at(self._loop.time() + delay, _fire, weakref.ref(owner), callback)
 
 
-def _consume(task: asyncio.Task[None]) -> None:
-    # Every caller reads the outcome from the attempt; retrieving it here keeps asyncio quiet.
-    if not task.cancelled():
-        task.exception()
+class _AsyncioRun:
+    """An attempt's task and the event its waiters wait on."""
+
+    __slots__ = ("event", "task")
+
+    def __init__(self, task: asyncio.Task[object] | None, event: asyncio.Event) -> None:
+        self.task = task
+        self.event = event
+
+
+def _task_done(credential: CommunicationTokenCredential, attempt: lc.Attempt, task: asyncio.Task[object]) -> None:
+    """Finish ``attempt`` with whatever ended its task (also a cancellation before the task's first step)."""
+    value: object = None
+    error: BaseException | None
+    if task.cancelled():
+        error = asyncio.CancelledError()
+    else:
+        error = task.exception()
+        if error is None:
+            value = task.result()
+    credential._feed(lc.Finish(attempt, value, error))
+
+
+class _AsyncioBinding:
+    __slots__ = ("_loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def key(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def alive(self) -> bool:
+        return not self._loop.is_closed()
+
+    def scheduler(self, monotonic: Callable[[], float]) -> Scheduler:
+        return _LoopScheduler(self._loop, monotonic)
+
+    def start(self, credential: CommunicationTokenCredential, attempt: lc.Attempt) -> None:
+        run = _AsyncioRun(None, asyncio.Event())
+        attempt.handle = run
+        task = self._loop.create_task(credential._call(attempt))
+        run.task = task
+        task.add_done_callback(functools.partial(_task_done, credential, attempt))
+
+    def cancel(self, attempt: lc.Attempt) -> None:
+        run = attempt.handle
+        if isinstance(run, _AsyncioRun) and run.task is not None and not self._loop.is_closed():
+            run.task.cancel()
+
+    async def wait(self, attempt: lc.Attempt) -> None:
+        run = attempt.handle
+        assert isinstance(run, _AsyncioRun)
+        # Event.wait() awaits a future of its own for each caller: a CancelledError here is always this
+        # caller's own cancellation (Python 3.10 has no Task.cancelling() to tell them apart otherwise).
+        await run.event.wait()
+
+    async def settle(self, attempt: lc.Attempt, grace: float) -> None:
+        run = attempt.handle
+        if not isinstance(run, _AsyncioRun) or run.task is None or run.task.done():
+            return
+        task = run.task
+        if task.get_loop() is asyncio.get_running_loop() and task is not asyncio.current_task():
+            # wait() rather than await: the task's CancelledError is not ours to raise.
+            await asyncio.wait([task], timeout=grace)
+
+    def watch(self, credential: CommunicationTokenCredential) -> None:
+        _watch(self._loop, credential)
+
+
+def _wake(attempt: lc.Attempt) -> None:
+    run = attempt.handle
+    event = getattr(run, "event", None)
+    if event is not None:
+        # A waiter left on a loop that has closed cannot be woken, and is not waiting any more.
+        with contextlib.suppress(RuntimeError):
+            event.set()
+
+
+def _running_binding(bound: _Binding | None) -> _Binding:
+    """The binding of the running loop (``bound`` itself when it is that loop's)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None:
+        if bound is not None and bound.key is loop:
+            return bound
+        return _AsyncioBinding(loop)
+    # trio is never imported here: only found when the caller already runs under it.
+    if "trio" in sys.modules:
+        from ._trio import running_trio_binding
+
+        found = running_trio_binding(bound)
+        if found is not None:
+            return found
+    raise RuntimeError(
+        "The async CommunicationTokenCredential must be awaited under asyncio or trio; no running asyncio "
+        "event loop or trio run was found (other event loop libraries are not supported: use the sync "
+        "azure.communication.common.CommunicationTokenCredential there)."
+    )
 
 
 def _background_fire(credential: CommunicationTokenCredential) -> None:
     """Called on the bound loop when a proactive credential's refresh is due."""
-    loop = credential._loop
-    if loop is not None and credential._background_due(credential._clock()):
-        credential._start(loop, background=True)
+    binding = credential._binding
+    if binding is None or not binding.alive():
+        return
+    attempt = lc.Attempt(background=True)
+    verdict = credential._feed(lc.Due(attempt))
+    if isinstance(verdict, lc.Run):
+        credential._launch(binding, attempt)
 
 
 # -- noticing that a loop shuts down ------------------------------------------------------------------------
@@ -125,7 +284,8 @@ async def _park_at_shutdown(
     finally:
         target = loop()
         for credential in list(credentials):
-            if credential._loop is target:
+            binding = credential._binding
+            if binding is not None and binding.key is target:
                 credential._park()
 
 
@@ -154,29 +314,38 @@ def _watch(loop: asyncio.AbstractEventLoop, credential: CommunicationTokenCreden
         credentials.add(credential)
 
 
-class CommunicationTokenCredential(_CredentialCore):
-    """A user access token credential for Azure Communication Services, for asyncio.
+class CommunicationTokenCredential(_CredentialBase):
+    """A user access token credential for Azure Communication Services, for asyncio and trio.
 
-    The asyncio counterpart of :class:`azure.communication.common.CommunicationTokenCredential`, with the
+    The async counterpart of :class:`azure.communication.common.CommunicationTokenCredential`, with the
     same modes and refresh rules; ``token_refresher`` must return an awaitable (an ``async def`` function)
     and ``token_credential`` is an azure-core ``AsyncTokenCredential``. Works as the credential of the
-    azure-core async clients (``AsyncTokenCredential`` and ``AsyncSupportsTokenInfo``).
+    azure-core async clients (``AsyncTokenCredential`` and ``AsyncSupportsTokenInfo``), under asyncio and
+    under trio (detected, never imported by this package).
 
     Args:
         token: A JWT or opaque token string, or an ``AccessToken`` / ``AccessTokenInfo``.
         token_refresher: An ``async def`` function (or a callable returning an awaitable) returning a new
             token (``str``, ``AccessToken`` or ``AccessTokenInfo``).
         proactive_refresh: Refresh in the background on the bound loop, 10 minutes before expiry.
+        refresh_timeout: Longest any caller waits for a refresh, in seconds (``None``: no limit): the
+            refresh task is then cancelled and the callers get ``TimeoutError``.
+        undecodable_token_expiry_interval: Seconds a token whose expiry cannot be read (not a JWT) is
+            assumed valid (JS ``undecodableTokenExpiryIntervalInSeconds``).
         resource_endpoint: The Communication Services endpoint (Entra mode).
-        token_credential: An azure-core ``AsyncTokenCredential`` for the Entra user (Entra mode).
+        token_credential: An azure-core ``AsyncTokenCredential`` (or ``AsyncSupportsTokenInfo``) for the
+            Entra user (Entra mode).
         scopes: Entra scopes (Entra mode); default ``https://communication.azure.com/clients/.default``.
 
     Raises:
         TypeError: Arguments of the wrong type, or of two modes at once.
-        ValueError: No token and no refresher, ``proactive_refresh`` without a refresher, an empty token.
+        ValueError: No token and no refresher, ``proactive_refresh`` without a refresher, an empty token,
+            a timeout or interval that is not a positive finite number.
     """
 
-    __slots__ = ("__weakref__", "_loop", "_task")
+    __slots__ = ("__weakref__", "_binding", "_exchanger_closed")
+
+    _ASYNC = True
 
     @overload
     def __init__(
@@ -185,6 +354,8 @@ class CommunicationTokenCredential(_CredentialCore):
         *,
         token_refresher: AsyncTokenRefresher | None = None,
         proactive_refresh: bool = False,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
     ) -> None: ...
 
     @overload
@@ -194,6 +365,8 @@ class CommunicationTokenCredential(_CredentialCore):
         resource_endpoint: str,
         token_credential: AsyncTokenCredential,
         scopes: Sequence[str] | None = None,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
         **pipeline_kwargs: Any,
     ) -> None: ...
 
@@ -203,45 +376,83 @@ class CommunicationTokenCredential(_CredentialCore):
         *,
         token_refresher: AsyncTokenRefresher | None = None,
         proactive_refresh: bool = False,
+        refresh_timeout: float | None = DEFAULT_REFRESH_TIMEOUT,
+        undecodable_token_expiry_interval: float = OPAQUE_TOKEN_LIFETIME,
         resource_endpoint: str | None = None,
         token_credential: AsyncTokenCredential | None = None,
         scopes: Sequence[str] | None = None,
-        _clock: Callable[[], float] | None = None,
-        _scheduler: Scheduler | None = None,
-        _jitter: Callable[[], float] | None = None,
-        _exchanger_factory: Callable[..., Any] = _default_exchanger,
         **pipeline_kwargs: Any,
     ) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._setup(
+        self._start(
             token,
             token_refresher,
             proactive_refresh,
+            refresh_timeout,
+            undecodable_token_expiry_interval,
             resource_endpoint,
             token_credential,
             scopes,
             pipeline_kwargs,
-            _clock,
-            _scheduler,
-            _jitter,
-            _exchanger_factory,
+            _DEFAULT_SEAMS,
+        )
+
+    def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
+        bound = inspect.signature(CommunicationTokenCredential.__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop("self")
+        self._start(**values, seams=seams)
+
+    def _start(
+        self,
+        token: object,
+        token_refresher: object,
+        proactive_refresh: bool,
+        refresh_timeout: object,
+        undecodable_token_expiry_interval: object,
+        resource_endpoint: object,
+        token_credential: object,
+        scopes: object,
+        pipeline_kwargs: dict[str, Any],
+        seams: _Seams,
+    ) -> None:
+        self._binding: _Binding | None = None
+        self._exchanger_closed = False
+        self._setup(
+            token,
+            token_refresher,
+            proactive_refresh,
+            refresh_timeout,
+            undecodable_token_expiry_interval,
+            resource_endpoint,
+            token_credential,
+            scopes,
+            pipeline_kwargs,
+            seams,
+            _default_exchanger,
         )
         try:
-            loop = asyncio.get_running_loop()
+            binding = _running_binding(None)
         except RuntimeError:
-            # Bound, and proactive refresh started, by the first get_token: parking sends it to the slow path.
-            if self._proactive:
-                self._park()
-            return
-        self._bind(loop)
+            binding = None
+        # Until the first call checks the running loop (and library), its slow path must see it: the fresh
+        # path stays one clock call and one comparison.
+        self._parked = True
+        self._snapshot = self._state.published().never_fresh()
+        if binding is not None:
+            self._binding = binding
+            self._generation = fork_generation()
+            if self._state.config.proactive:
+                self._schedule_first()
+                binding.watch(self)
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         """Return the user access token (``scopes`` and keyword arguments are ignored).
 
         Raises:
             RuntimeError: The credential is closed, the refresher called its own credential, or it is used
-                outside asyncio or from a second running event loop.
+                outside asyncio and trio or from a second running event loop.
+            TimeoutError: The refresh did not finish within ``refresh_timeout``.
             Exception: Whatever the token refresher raised, unchanged.
         """
         snapshot = self._snapshot
@@ -254,6 +465,7 @@ class CommunicationTokenCredential(_CredentialCore):
 
         Raises:
             RuntimeError: As for :meth:`get_token`.
+            TimeoutError: The refresh did not finish within ``refresh_timeout``.
             Exception: Whatever the token refresher raised, unchanged.
         """
         snapshot = self._snapshot
@@ -264,26 +476,23 @@ class CommunicationTokenCredential(_CredentialCore):
     async def close(self) -> None:
         """Close the credential: later calls raise ``RuntimeError``; the background refresh stops.
 
-        A refresh in flight is cancelled and awaited; callers waiting for it get ``RuntimeError``.
-        Idempotent. In Entra mode the exchanger is closed too.
+        A refresh in flight is cancelled and awaited (at most :data:`CLOSE_GRACE` seconds, for a refresher
+        that ignores the cancellation); callers waiting for it get ``RuntimeError``. Idempotent, also when
+        a previous ``close()`` was itself cancelled. In Entra mode the exchanger is closed too.
         """
-        if not self._mark_closed():
-            return
-        attempt, self._attempt = self._attempt, None
-        if attempt is not None:
-            attempt.done = True
-        task, self._task = self._task, None
-        if task is not None and not task.done() and not task.get_loop().is_closed():
-            task.cancel()
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if task.get_loop() is running and task is not asyncio.current_task():
-                # wait() rather than await: the task's CancelledError is not ours to raise.
-                await asyncio.wait([task])
-        if self._exchanger is not None:
-            await self._exchanger.close()
+        attempt = self._state.attempt
+        self._feed(lc.Close())
+        try:
+            binding = self._binding
+            if attempt is not None and binding is not None and binding.alive():
+                with contextlib.suppress(RuntimeError):  # not awaited under the task's own loop
+                    await binding.settle(attempt, CLOSE_GRACE)
+        finally:
+            # Also when this close() is cancelled while it waits: the exchanger is closed all the same,
+            # or by the next close().
+            if self._exchanger is not None and not self._exchanger_closed:
+                await self._exchanger.close()
+                self._exchanger_closed = True
 
     async def __aenter__(self) -> CommunicationTokenCredential:
         return self
@@ -299,104 +508,111 @@ class CommunicationTokenCredential(_CredentialCore):
     def _current_scheduler(self) -> Scheduler:
         if self._scheduler is not None:
             return self._scheduler
-        assert self._loop is not None
-        return _LoopScheduler(self._loop, self._clock)
+        binding = self._binding
+        assert binding is not None
+        return binding.scheduler(self._monotonic)
 
-    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Bind to ``loop`` (or, parked on it, resume there) and schedule the proactive refresh."""
+    def _wake(self, attempt: lc.Attempt) -> None:
+        _wake(attempt)
+
+    def _cancel_run(self, attempt: lc.Attempt) -> None:
+        binding = self._binding
+        if binding is not None:
+            binding.cancel(attempt)
+
+    def _expire(self, attempt: lc.Attempt) -> None:
+        self._feed(lc.Expire(attempt))
+
+    def _park(self) -> None:
+        """Send the next call to the slow path, where the shell (re)binds and schedules its refresh.
+
+        The fresh path stays one clock call and one comparison: the published snapshot is the same token
+        with ``refresh_on`` at minus infinity until :meth:`_unpark`.
+        """
+        if self._state.closed:
+            return
+        self._parked = True
+        self._snapshot = self._state.published().never_fresh()
+        entry: ScheduledEntry | None
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.cancel()
+
+    def _unpark(self) -> None:
+        if self._parked:
+            self._parked = False
+            self._snapshot = self._state.published()
+
+    def _bind(self) -> _Binding:
+        """The binding of the running loop: checked, (re)bound and unparked on the credential's slow path."""
+        bound = self._binding
+        binding = _running_binding(bound)
         generation = fork_generation()
-        if self._loop is not loop or self._generation != generation:
-            self._loop = loop
-            self._generation = generation
-            # A refresh of a closed loop (or of the parent process) can never finish: forget it rather
-            # than wait on it forever.
-            self._attempt = None
-            self._task = None
-        self._unpark()
-        if self._proactive and not self._closed:
-            self._reschedule(self._first_due())
-            _watch(loop, self)
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if binding is bound and self._generation == generation:
+            if self._parked:
+                self._resume(binding)
+            return binding
+        if bound is not None and bound.alive() and self._generation == generation:
             raise RuntimeError(
-                f"The asyncio {type(self).__name__} must be awaited in a running asyncio event loop; "
-                "other event loop libraries (such as trio) are not supported: use the sync "
-                "azure.communication.common.CommunicationTokenCredential there."
-            ) from None
-        bound = self._loop
-        if bound is not loop or self._parked is not None:
-            if (
-                bound is not None
-                and bound is not loop
-                and not bound.is_closed()
-                and self._generation == fork_generation()  # a forked child never runs the parent's loop
-            ):
-                raise RuntimeError(
-                    f"This {type(self).__name__} is bound to another event loop that is still open; "
-                    "create one credential per event loop."
-                )
-            self._bind(loop)
-        return loop
+                f"This {type(self).__name__} is bound to another event loop that is still open; "
+                "create one credential per event loop."
+            )
+        # A refresh of a closed loop (or of the parent process) can never finish: end it rather than
+        # wait on it forever.
+        attempt = self._state.attempt
+        if attempt is not None:
+            self._feed(lc.Finish(attempt, None, asyncio.CancelledError()))
+        self._binding = binding
+        self._generation = generation
+        self._entry = None
+        self._resume(binding)
+        return binding
 
-    def _start(self, loop: asyncio.AbstractEventLoop, *, background: bool) -> _Attempt:
-        attempt = self._attempt = _Attempt(None, background)
-        task = self._task = loop.create_task(self._refresh(attempt))
-        attempt.owner = task
-        task.add_done_callback(_consume)
-        return attempt
+    def _resume(self, binding: _Binding) -> None:
+        self._unpark()
+        if self._state.config.proactive and not self._state.closed:
+            if self._entry is None:
+                self._schedule_first()
+            binding.watch(self)
 
-    async def _refresh(self, attempt: _Attempt) -> None:
-        value: object = None
-        error: BaseException | None = None
+    def _launch(self, binding: _Binding, attempt: lc.Attempt) -> None:
+        binding.start(self, attempt)
+        self._arm_deadline(attempt)
+
+    async def _call(self, attempt: lc.Attempt) -> object:
+        """The refresh task's body: call the refresher and await its result (in the task's own context,
+        which child tasks of the refresher inherit)."""
+        _RUNNING.set((*_RUNNING.get(), attempt))
+        if self._state.closed:
+            return None
         refresher = self._refresher
         assert refresher is not None
-        try:
-            result = refresher()
-            if not inspect.isawaitable(result):
-                raise TypeError(
-                    "token_refresher must return an awaitable (make it an async def function), "
-                    f"not {type(result).__name__}."
-                )
-            value = await result
-        except BaseException as exc:  # waiters must be released whatever happens
-            error = exc
-        if self._task is attempt.owner:
-            self._task = None
-        self._complete(attempt, value, error)
-        if error is not None:
-            raise error
+        result = refresher()
+        if not inspect.isawaitable(result):
+            raise TypeError(
+                "token_refresher must return an awaitable (make it an async def function), "
+                f"not {type(result).__name__}."
+            )
+        return await result
 
     async def _obtain(self) -> TokenSnapshot:
-        loop = self._running_loop()
-        if self._closed:
+        binding = self._bind()
+        if self._state.closed:
             raise self._closed_error()
-        attempt = self._attempt
-        if attempt is not None and attempt.owner is asyncio.current_task():
-            raise self._reentrant_error()
-        action = self._decide(self._clock())
-        if action is Action.RETURN_CACHED:
-            return self._current()
-        if action is Action.RAISE_LAST_ERROR:
-            self._raise_last_failure()
-        if action is Action.REFRESH:
-            attempt = self._start(loop, background=False)
-        assert attempt is not None
-        task = attempt.owner
-        assert isinstance(task, asyncio.Task)
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not task.done():
-                raise  # this caller was cancelled; the refresh goes on for the others
-            current = asyncio.current_task()
-            cancelling = getattr(current, "cancelling", None)
-            if cancelling is not None and cancelling():
-                raise
-        except Exception:  # noqa: S110 - the outcome is read from the attempt below
-            pass
+        self._check_reentrant()
+        attempt = lc.Attempt()
+        verdict = self._feed(lc.Begin(attempt))
+        if isinstance(verdict, lc.ReturnCached):
+            return verdict.snapshot
+        if isinstance(verdict, lc.Raise):
+            self._raise(verdict)
+        if isinstance(verdict, lc.Run):
+            self._launch(binding, attempt)
+        else:
+            assert isinstance(verdict, lc.Wait)
+            attempt = verdict.attempt
+        if not attempt.done:
+            await binding.wait(attempt)
         return self._outcome(attempt)
 
 

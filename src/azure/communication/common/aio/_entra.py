@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -55,7 +57,11 @@ class AsyncEntraTokenExchanger(ExchangerBase):
         self._kwargs = self._setup(resource_endpoint, token_credential, scopes, pipeline_kwargs, "AsyncTokenCredential")
         self._credential = token_credential
         transport: AsyncHttpTransport[Any, Any] | None = self._kwargs.pop("transport", None)
+        self._transport = transport
         self._pipeline: AsyncPipeline[HttpRequest, AsyncHttpResponse] | None = None
+        # The event loop the caller's transport last ran on (its session belongs to that loop).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pipeline_closed = False
         if transport is not None:
             self._pipeline = self._new_pipeline(transport)
 
@@ -78,15 +84,21 @@ class AsyncEntraTokenExchanger(ExchangerBase):
         """
         if self._closed:
             raise RuntimeError("AsyncEntraTokenExchanger is closed.")
-        pending = self._credential.get_token(*self._target.scopes)
+        # get_token_info first, as azure-core's async bearer policy does (AsyncSupportsTokenInfo).
+        get_token_info = getattr(self._credential, "get_token_info", None)
+        if callable(get_token_info):
+            pending = get_token_info(*self._target.scopes)
+        else:
+            pending = self._credential.get_token(*self._target.scopes)
         if not inspect.isawaitable(pending):
             raise TypeError(
-                "token_credential.get_token() must be a coroutine function (an azure-core "
+                "token_credential.get_token_info() / get_token() must be a coroutine function (an azure-core "
                 "AsyncTokenCredential); use the sync CommunicationTokenCredential for a sync credential."
             )
         entra_token = await pending
         request = self._target.build_request(entra_token)
         if self._pipeline is not None:
+            self._follow_loop()
             response = await self._pipeline.run(request)
         else:
             # Imported here: the core package must not need aiohttp unless this default is used.
@@ -96,13 +108,35 @@ class AsyncEntraTokenExchanger(ExchangerBase):
                 response = await pipeline.run(request)
         return parse_exchange_response(response.http_response)
 
-    async def close(self) -> None:
-        """Close the pipeline and a transport passed in; later calls raise ``RuntimeError``. Idempotent."""
-        if self._closed:
+    def _follow_loop(self) -> None:
+        """Reopen the caller's transport on a new event loop (repeated ``asyncio.run``, per-test loops).
+
+        An aiohttp session belongs to the loop it was opened on and fails on any other ("Event loop is
+        closed"); a transport that owns its session is given a fresh one, opened on first use there.
+        """
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # trio: azure-core's trio transport has no loop-bound session
+            loop = None
+        previous, self._loop = self._loop, loop
+        if previous is None or previous is loop or loop is None:
             return
+        transport = self._transport
+        # azure-core's AioHttpTransport keeps its session in `session` and whether it created it in
+        # `_session_owner`; `_has_been_opened` makes open() refuse a transport it thinks was closed.
+        # tests/entra pins these attributes.
+        if getattr(transport, "_session_owner", False) and getattr(transport, "session", None) is not None:
+            transport.session = None  # type: ignore[union-attr]
+            with contextlib.suppress(AttributeError):
+                transport._has_been_opened = False  # type: ignore[union-attr]
+
+    async def close(self) -> None:
+        """Close the pipeline and a transport passed in; later calls raise ``RuntimeError``. Idempotent,
+        also after a ``close()`` that was itself cancelled."""
         self._closed = True
-        if self._pipeline is not None:
+        if self._pipeline is not None and not self._pipeline_closed:
             await self._pipeline.__aexit__()
+            self._pipeline_closed = True
 
     async def __aenter__(self) -> AsyncEntraTokenExchanger:
         return self

@@ -1,0 +1,173 @@
+"""The one JWT reader of the package: the credential, ``acs-common token inspect`` and the emulator use it.
+
+A token is read, never verified: the credential only needs its ``exp`` claim, the CLI shows its claims. The
+rules are strict so that every caller reaches the same verdict on the same text, whatever the payload's shape:
+
+- three dot-separated segments (``header.payload.signature``; the signature may be empty);
+- header and payload are base64url (``-`` and ``_``; padding optional, and when present, correct);
+- each decodes to strict UTF-8 (no BOM, so no UTF-16 or UTF-32) holding strict JSON (RFC 8259: no trailing
+  commas, no ``NaN`` or ``Infinity``), and that JSON is an object;
+- the expiry is the payload's ``exp`` when it is a finite number (``bool`` is not a number), else there is none.
+
+Standard library only: ``acs-common token inspect`` imports this module without loading azure-core. Messages
+never quote the token, and decoder errors (which can hold fragments of it) are never chained.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple, NoReturn
+
+__all__ = [
+    "NOT_A_JWT",
+    "JwtParts",
+    "decode_jwt_header",
+    "decode_jwt_payload",
+    "jwt_expiry",
+    "numeric_exp",
+    "parse_jwt_expiry",
+    "read_jwt",
+]
+
+NOT_A_JWT: Final = "not a JWT: expected three dot-separated base64url segments with a JSON object"
+
+_FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+_PADDING: Final = (b"", b"=", b"==", b"===")
+
+
+class JwtParts(NamedTuple):
+    """A decoded JWT: its header, its claims and the expiry read from them (None: no numeric ``exp``)."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    expires_on: float | None
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # json.loads accepts NaN, Infinity and -Infinity by default; RFC 8259 does not.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _segment_bytes(segment: str, what: str) -> bytes:
+    unpadded = segment.rstrip("=")
+    size = len(unpadded)
+    padding = len(segment) - size
+    if size % 4 == 1 or (padding and (size + padding) % 4):
+        raise ValueError(f"{NOT_A_JWT} (the {what} has an impossible base64url length)")
+    if "+" in unpadded or "/" in unpadded:
+        raise ValueError(f"{NOT_A_JWT} (the {what} holds characters outside base64url)")
+    try:
+        # urlsafe_b64decode without its wrapper layers: this runs for every token a refresher returns.
+        raw = binascii.a2b_base64(unpadded.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[-size % 4])
+    except ValueError:  # binascii.Error, or non-ASCII text
+        raw = b""
+    # The decoder skips characters outside the alphabet instead of failing; each one skipped makes the
+    # result shorter than the length of the text implies, which is cheaper to check than a pattern.
+    if len(raw) != size * 3 // 4:
+        raise ValueError(f"{NOT_A_JWT} (the {what} holds characters outside base64url)")
+    return raw
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        # Decoded here, not by json.loads: given bytes, it guesses UTF-16 and UTF-32 and skips a BOM.
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        # Not chained: the decoder errors can carry fragments of the token.
+        raise ValueError(f"{NOT_A_JWT} (the {what} is not base64url-encoded UTF-8 JSON)") from None
+    except RecursionError:
+        # JSON nested deep enough to exhaust the decoder: no real token looks like that, and letting
+        # RecursionError escape would turn a bad token into a crash instead of an undecodable token.
+        raise ValueError(f"{NOT_A_JWT} (the {what} is JSON nested too deeply)") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{NOT_A_JWT} (the {what} is JSON but not an object)")
+    return value
+
+
+def _segments(token: str) -> list[str]:
+    if not isinstance(token, str):
+        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        raise ValueError(f"{NOT_A_JWT} (found {len(parts)} segments)")
+    return parts
+
+
+def numeric_exp(claims: Mapping[str, Any]) -> float | None:
+    """The ``exp`` claim as a float when it is a finite number (not a bool), else None."""
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    try:
+        value = float(exp)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return value if math.isfinite(value) else None
+
+
+def read_jwt(token: str) -> JwtParts:
+    """Decode a JWT's header and claims without verifying its signature, and read its expiry.
+
+    Args:
+        token: A compact JWT (``header.payload.signature``); surrounding whitespace is ignored.
+
+    Returns:
+        The header, the claims, and ``exp`` as a float (None when it is missing or not a finite number).
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT by the rules of this module (the message never quotes it).
+    """
+    header, payload, _ = _segments(token)
+    decoded_header = _json_object(_segment_bytes(header, "header"), "header")
+    claims = _json_object(_segment_bytes(payload, "payload"), "payload")
+    return JwtParts(decoded_header, claims, numeric_exp(claims))
+
+
+def decode_jwt_payload(token: str) -> dict[str, Any]:
+    """Decode the claims of a JWT (:func:`read_jwt`'s rules) without verifying its signature.
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT (the message never quotes the token).
+    """
+    return read_jwt(token).claims
+
+
+def decode_jwt_header(token: str) -> dict[str, Any]:
+    """Decode the header (``alg``, ``kid``, ...) of a JWT (:func:`read_jwt`'s rules).
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT (the message never quotes the token).
+    """
+    return read_jwt(token).header
+
+
+def parse_jwt_expiry(token: str) -> float:
+    """Return the ``exp`` claim of a JWT as a float (fractional values are kept).
+
+    Raises:
+        TypeError: ``token`` is not a str.
+        ValueError: ``token`` is not a JWT, or it has no finite numeric ``exp`` claim.
+    """
+    exp = read_jwt(token).expires_on
+    if exp is None:
+        raise ValueError("the JWT has no numeric 'exp' claim")
+    return exp
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The expiry of a JWT, or None when the token is undecodable (the credential's opaque tokens).
+
+    Raises:
+        TypeError: ``token`` is not a str.
+    """
+    try:
+        return read_jwt(token).expires_on
+    except ValueError:
+        return None
