@@ -1,5 +1,7 @@
 """Every Python example of the documentation site runs, as pasted, against a real local emulator.
 
+The pages are those under ``docs/`` and the emulator's own README (its PyPI description).
+
 The pages under ``docs/`` are written so that a reader can paste their examples, in order, into one script:
 a page's ``python`` blocks run here one after the other in one fresh namespace (``__name__ == "__main__"``),
 each compiled as a module of its own, with the page as its file name and the block's own line numbers, so a
@@ -17,6 +19,8 @@ Two markers, an HTML comment on the last line before a fence, change what happen
   as Microsoft Entra ID). The reason is required, and such blocks are kept few.
 - ``<!-- docs-test: pytest -->``: the block is a pytest test module (the emulator's pytest plugin); it is
   written to a temporary folder and run there by pytest in a subprocess, which must report every test passed.
+  The README's pytest example (the block that opens with ``# test_NAME.py``) runs in the same subprocess, so
+  the plugin's start-up is paid once.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from acs_emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 # Blocks may be skipped only for what this machine cannot have; keep it that way.
 MAX_SKIPPED = 6
 
@@ -57,7 +62,7 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"{self.page.relative_to(DOCS)}:{self.line}"
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
 
 
 def read_blocks(page: Path) -> list[Block]:
@@ -84,10 +89,13 @@ def read_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "emulator" / "README.md"]
 BLOCKS = {page: read_blocks(page) for page in PAGES}
 RUN_PAGES = [page for page, blocks in BLOCKS.items() if any(block.marker is None for block in blocks)]
 PYTEST_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks if block.marker == "pytest"]
+# The README's pytest example: a python block whose first line names its file.
+README_PYTEST_SOURCES = re.findall(r"^```python\n(# test_\w+\.py\n.*?)^```$", README.read_text("utf-8"), re.M | re.S)
+PYTEST_SOURCES = [block.source for block in PYTEST_BLOCKS] + README_PYTEST_SOURCES
 
 
 def compile_block(block: Block) -> Any:
@@ -119,7 +127,7 @@ def page_namespace() -> Iterator[dict[str, Any]]:
         assert emulator.unexpected_errors == 0, f"{emulator!r} logged unexpected errors"
 
 
-@pytest.mark.parametrize("page", RUN_PAGES, ids=[str(p.relative_to(DOCS)) for p in RUN_PAGES])
+@pytest.mark.parametrize("page", RUN_PAGES, ids=[str(p.relative_to(ROOT)) for p in RUN_PAGES])
 def test_page_examples_run_as_pasted(page: Path, page_namespace: dict[str, Any]) -> None:
     runnable = [block for block in BLOCKS[page] if block.marker is None]
     for block in runnable:
@@ -149,10 +157,11 @@ def test_a_top_level_await_is_a_syntax_error_here() -> None:
         compile_block(block)
 
 
-@pytest.mark.skipif(not PYTEST_BLOCKS, reason="no pytest example in the docs")
 def test_pytest_examples_pass_under_pytest(tmp_path: Path) -> None:
-    for number, block in enumerate(PYTEST_BLOCKS):
-        (tmp_path / f"test_docs_example_{number}.py").write_text(block.source, encoding="utf-8")
+    assert PYTEST_BLOCKS, "the emulator page has lost its pytest example"
+    assert README_PYTEST_SOURCES, "the README has lost its pytest example"
+    for number, source in enumerate(PYTEST_SOURCES):
+        (tmp_path / f"test_docs_example_{number}.py").write_text(source, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
@@ -164,8 +173,8 @@ def test_pytest_examples_pass_under_pytest(tmp_path: Path) -> None:
     )
     tests = sum(
         isinstance(node, ast.FunctionDef) and node.name.startswith("test")
-        for block in PYTEST_BLOCKS
-        for node in ast.walk(ast.parse(block.source))
+        for source in PYTEST_SOURCES
+        for node in ast.walk(ast.parse(source))
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(rf"\b{tests} passed\b", result.stdout), result.stdout

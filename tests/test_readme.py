@@ -30,9 +30,6 @@ import asyncio
 import io
 import pickle
 import re
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -385,7 +382,6 @@ def check_identity_client(block: Block, ctx: Context) -> None:
     )
     ns = run_block(block, ctx.namespace(), source)
     credential = ctx.closing(ns["credential"])
-    ctx.closing(ns["identity"])
 
     info = credential.get_token_info()
     ctx.server.secret_registry.register(info.token)
@@ -404,12 +400,11 @@ def run_script(block: Block) -> dict[str, Any]:
 
 def check_offline_https(block: Block, ctx: Context) -> None:
     ns = run_script(block)
-    emu, token = ns["emu"], ns["token"]
+    token = ns["token"]
     ctx.server.secret_registry.register(token.token)
 
-    assert emu.endpoint.startswith("https://127.0.0.1:")
-    assert emu.ca_bundle is not None
-    assert "BEGIN CERTIFICATE" in Path(emu.ca_bundle).read_text(encoding="ascii")
+    # The official client reached the emulator over TLS through from_connection_string (its endpoint is https).
+    assert ns["identity"]._endpoint.startswith("https://127.0.0.1:")
     claims = jwt.decode(token.token, options={"verify_signature": False})
     assert claims["skypeid"] == ns["user"].properties["id"].removeprefix("8:")
     # `with` closed the credential.
@@ -420,8 +415,8 @@ def check_offline_https(block: Block, ctx: Context) -> None:
 def check_offline_chat(block: Block, ctx: Context) -> None:
     ns = run_script(block)
 
-    assert len(ns["said"]) == 8
-    # Refreshes happened during the conversation, not only at its start: tokens lived 3 s, it lasted 4.
+    assert len(ns["said"]) == 6
+    # Refreshes happened during the conversation, not only at its start: tokens lived 3 s, it lasted 3.
     refreshes = ns["refreshes"]
     assert max(refreshes) - min(refreshes) >= 1.0
     with pytest.raises(RuntimeError, match="closed"):
@@ -449,18 +444,16 @@ def check_control_plane(block: Block, ctx: Context) -> None:
 
 
 def check_pytest_plugin(block: Block, ctx: Context) -> None:
-    (name,) = re.findall(r"^# (test_\w+\.py)$", block.source, flags=re.MULTILINE)
-    with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / name).write_text(block.source, encoding="utf-8")
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"\b1 passed\b", result.stdout), result.stdout
+    # tests/test_docs.py runs this block under pytest, in one subprocess with the docs' own pytest example
+    # (the plugin's start-up paid once); here: that it is the block it runs, and that it uses the plugin.
+    from test_docs import PYTEST_SOURCES
+
+    assert block.source in PYTEST_SOURCES
+    tree = ast.parse(block.source)
+    tests = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")]
+    assert len(tests) >= 2
+    fixtures = {arg.arg for test in tests for arg in test.args.args}
+    assert fixtures == {"acs_emulator", "acs_connection_string"}
 
 
 class CapturingAdapter(requests.adapters.HTTPAdapter):

@@ -50,7 +50,8 @@ class Reply:
 
 def _connection(endpoint: str, ca_bundle: str | None) -> http.client.HTTPConnection:
     parts = urlsplit(endpoint)
-    assert parts.hostname is not None and parts.port is not None
+    assert parts.hostname is not None
+    assert parts.port is not None
     if parts.scheme == "https":
         context = ssl.create_default_context(cafile=ca_bundle)
         return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30, context=context)

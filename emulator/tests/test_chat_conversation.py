@@ -87,12 +87,14 @@ def test_sync_conversation(chat_emulator: Emulator) -> None:
 
         # The second user sees the first's messages, newest first, and paging brings back every one.
         pages = [list(page) for page in bob_thread.list_messages(results_per_page=PAGE).by_page()]
-        assert all(len(page) <= PAGE for page in pages) and len(pages) >= (MESSAGES + 2) // PAGE
+        assert all(len(page) <= PAGE for page in pages)
+        assert len(pages) >= (MESSAGES + 2) // PAGE
         listed = [message for page in pages for message in page]
         user_messages = [m for m in listed if m.type in USER_TYPES]
         assert [m.id for m in user_messages] == sent[::-1]
         assert {_raw(m.sender) for m in user_messages} == {_raw(alice)}
-        assert user_messages[0].content.message == "<b>menu</b>" and user_messages[0].metadata == {"k": "v"}
+        assert user_messages[0].content.message == "<b>menu</b>"
+        assert user_messages[0].metadata == {"k": "v"}
         assert user_messages[-1].content.message == "message 0"
         system = [m for m in listed if m.type not in USER_TYPES]
         assert [m.type for m in system] == [ChatMessageType.TOPIC_UPDATED, ChatMessageType.PARTICIPANT_ADDED]
@@ -100,10 +102,12 @@ def test_sync_conversation(chat_emulator: Emulator) -> None:
         assert system[0].content.topic == "Lunch"
 
         got = bob_thread.get_message(sent[3])
-        assert got.content.message == "message 3" and got.sender_display_name == "Alice"
+        assert got.content.message == "message 3"
+        assert got.sender_display_name == "Alice"
         alice_thread.update_message(sent[3], content="message 3, edited")
         edited = bob_thread.get_message(sent[3])
-        assert edited.content.message == "message 3, edited" and edited.edited_on is not None
+        assert edited.content.message == "message 3, edited"
+        assert edited.edited_on is not None
         with pytest.raises(HttpResponseError) as info:
             bob_thread.update_message(sent[3], content="not yours")
         assert info.value.status_code == 403
@@ -201,7 +205,9 @@ async def test_async_conversation(chat_emulator: Emulator) -> None:
 
 def test_identity_client_with_key_credential_backs_the_refresher(chat_emulator: Emulator) -> None:
     emu = chat_emulator
-    identity = CommunicationIdentityClient(emu.endpoint, AzureKeyCredential(emu.access_key), connection_verify=emu.ca_bundle)
+    identity = CommunicationIdentityClient(
+        emu.endpoint, AzureKeyCredential(emu.access_key), connection_verify=emu.ca_bundle
+    )
     user = identity.create_user()
     with CommunicationTokenCredential(token_refresher=lambda: identity.get_token(user, ["chat.join"])) as credential:
         chat = ChatClient(emu.endpoint, credential, connection_verify=emu.ca_bundle)

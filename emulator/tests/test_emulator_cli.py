@@ -25,7 +25,8 @@ from acs_emulator._cli import _resolve_access_key
 from emulator_support import VERSION, send
 
 KEY = "Y2xpLXRlc3Qta2V5LWZvci10aGUtZW11bGF0b3I="
-ENDPOINT_LINE = re.compile(r"^endpoint: (http://127\.0\.0\.1:(\d+))$", re.MULTILINE)
+ENDPOINT_LINE = re.compile(r"^endpoint: +(https?://127\.0\.0\.1:(\d+))$", re.MULTILINE)
+CONNECTION_LINE = re.compile(r"^connection string: +(.+)$", re.MULTILINE)
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -71,8 +72,15 @@ def test_module_runs_until_sigterm(tmp_path: Path) -> None:
         match = ENDPOINT_LINE.search(banner)
         assert match, banner
         endpoint, port = match.group(1), int(match.group(2))
-        assert f"connection string: endpoint={endpoint}/;accesskey={KEY}" in banner
-        assert f"jwks: {endpoint}/.well-known/jwks.json" in banner
+        # The key came from the environment: the user kept it off the screen, so the banner masks it.
+        connection = CONNECTION_LINE.search(banner)
+        assert connection, banner
+        assert connection.group(1).startswith(f"endpoint={endpoint}/;accesskey={KEY[:4]}...")
+        assert KEY not in banner
+        assert re.search(rf"^JWKS: +{endpoint}/\.well-known/jwks\.json$", banner, re.MULTILINE)
+        assert re.search(rf"^inspector: +{endpoint}/_emulator/ui/$", banner, re.MULTILINE)
+        assert re.search(rf"^control plane: +{endpoint}/_emulator/$", banner, re.MULTILINE)
+        assert "CA bundle" not in banner
         reply = send(port, "POST", f"/identities?api-version={VERSION}", {}, key=KEY)
         assert reply.status == 201
         process.send_signal(signal.SIGTERM)
@@ -127,7 +135,8 @@ def test_run_cli_in_process_reads_the_key_from_stdin(monkeypatch: pytest.MonkeyP
     helper.join()
     assert code == 0
     assert outcome == [201]
-    assert f"accesskey={KEY}" in banner.getvalue()
+    assert KEY not in banner.getvalue()  # read from stdin: masked in the banner
+    assert "accesskey=Y2xp...I= (masked)" in banner.getvalue()
     assert "stopped" in banner.getvalue()
 
 

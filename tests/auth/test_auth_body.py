@@ -195,9 +195,9 @@ def _check_refused(error: BaseException, srv: SigningServer) -> None:
 
 def test_the_policy_refuses_user_info_over_requests(srv: SigningServer) -> None:
     policy = CommunicationAccessKeyCredentialPolicy(KEY)
-    with Pipeline(RequestsTransport(use_env_settings=False), [RetryPolicy(retry_total=0), policy]) as pipeline:
-        with pytest.raises(ValueError) as raised:
-            pipeline.run(HttpRequest("GET", _userinfo_url(srv)))
+    transport = RequestsTransport(use_env_settings=False)
+    with Pipeline(transport, [RetryPolicy(retry_total=0), policy]) as pipeline, pytest.raises(ValueError) as raised:
+        pipeline.run(HttpRequest("GET", _userinfo_url(srv)))
     _check_refused(raised.value, srv)
 
 
@@ -218,9 +218,8 @@ def test_the_requests_adapter_refuses_user_info(srv: SigningServer) -> None:
 
 
 def test_the_httpx_adapter_refuses_user_info(srv: SigningServer) -> None:
-    with httpx.Client(auth=HttpxAuth(KEY), trust_env=False) as client:
-        with pytest.raises(ValueError) as raised:
-            client.get(_userinfo_url(srv))
+    with httpx.Client(auth=HttpxAuth(KEY), trust_env=False) as client, pytest.raises(ValueError) as raised:
+        client.get(_userinfo_url(srv))
     _check_refused(raised.value, srv)
 
 

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, ManualScheduler, make_jwt
+from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, ManualScheduler, make_jwt, refresh_task
 from token_credential_helpers import SyncCredential as CommunicationTokenCredential
 from token_credential_helpers import wait_for as _wait_for
 
@@ -251,7 +251,7 @@ async def test_async_close_during_a_refresh_cancels_it(clock: FakeClock) -> None
     await refresher.entered.wait()
     await credential.close()
     assert refresher.cancelled
-    assert credential._task is None
+    assert refresh_task(credential) is None
     for waiter in waiters:
         with pytest.raises(RuntimeError, match="closed"):
             await waiter

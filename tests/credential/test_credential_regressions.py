@@ -141,7 +141,7 @@ def test_async_proactive_credential_moves_its_schedule_to_the_next_asyncio_run(c
 
     async def second_run() -> str:
         first_token = (await credential.get_token()).token
-        assert credential._loop is asyncio.get_running_loop()
+        assert credential._binding.key is asyncio.get_running_loop()
         (on_second_loop,) = scheduler.live(credential)
         assert on_second_loop.due == EPOCH + HOUR - PROACTIVE_WINDOW
         assert refresher.calls == 0
@@ -290,7 +290,9 @@ class _FailingScheduler:
     def __init__(self) -> None:
         self.calls = 0
 
-    def schedule(self, due: float, owner: object, callback: Callable[[Any], None]) -> Any:
+    def schedule(self, due: float, owner: object, callback: Callable[[Any], None], **kwargs: Any) -> Any:
+        if kwargs.get("inline"):
+            return _NoEntry()  # a refresh deadline, not a background refresh
         self.calls += 1
         if self.calls > 1:
             raise RuntimeError("can't start new thread")
@@ -362,8 +364,8 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
         return "child-opaque-token"
 
     credential = CommunicationTokenCredential(token_refresher=refresher)
-    in_flight = threading.Thread(target=credential.get_token, daemon=True)
-    in_flight.start()
+    runner = threading.Thread(target=credential.get_token, daemon=True)
+    runner.start()
     assert entered.wait(10)
     # A parent thread holds the lock at the fork (as one may at any moment): the child must not wait on it.
     lock = credential._get_lock()
@@ -384,7 +386,7 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
             os._exit(code)
     lock.release()
     release.set()
-    in_flight.join(10)
+    runner.join(10)
     assert _child_exit_code(pid) == 42
     assert credential.get_token().token == "parent-opaque-token"
 
@@ -393,11 +395,16 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
 def test_forked_child_is_not_mistaken_for_the_refresher_thread() -> None:
     # The child's caller has the ident of the thread that owns the refresh in flight in the parent (the
     # forking thread here; in real life a new child thread reusing a dead parent thread's ident).
-    from azure.communication.common._credential import _Attempt
+    from dataclasses import replace
+
+    from azure.communication.common._credential import _RUNNING
+    from azure.communication.common._lifecycle import Attempt
 
     credential = CommunicationTokenCredential(token_refresher=lambda: "refreshed-opaque-token")
+    attempt = Attempt()
     with credential._get_lock():
-        credential._attempt = _Attempt(threading.get_ident(), False)
+        credential._state = replace(credential._state, attempt=attempt)
+    running = _RUNNING.set((attempt,))  # as inside the refresher of the attempt in flight
     pid = _fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         code = 1
@@ -408,7 +415,8 @@ def test_forked_child_is_not_mistaken_for_the_refresher_thread() -> None:
         finally:
             sys.stdout.flush()
             os._exit(code)
-    credential._attempt = None
+    _RUNNING.reset(running)
+    credential._state = replace(credential._state, attempt=None)
     assert _child_exit_code(pid) == 42
 
 
@@ -437,7 +445,7 @@ def test_forked_child_keeps_the_proactive_schedule(
                 code = 2
                 # The child's first slow path replaces the adopted entry; it does not add a second one.
                 with credential._get_lock():
-                    credential._reschedule(credential._first_due())
+                    credential._schedule_first()
                 code = 42 if child.pending_for(credential) == 1 else 3
         finally:
             sys.stdout.flush()
@@ -480,7 +488,7 @@ def test_forked_child_uses_an_async_credential_bound_to_the_parents_open_loop(cl
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(credential.get_token())
-        assert credential._loop is loop  # bound to a loop that stays open across the fork
+        assert credential._binding.key is loop  # bound to a loop that stays open across the fork
         clock.advance(2 * HOUR)  # expired: the child's call takes the slow path
         pid = _fork()
         if pid == 0:  # pragma: no cover - the child reports through its exit code
@@ -533,16 +541,16 @@ def test_pool_serves_a_submit_that_races_with_an_idle_timeout() -> None:
     cond = pool._cond = _RacingCondition()
     ran = [threading.Event() for _ in range(3)]
     try:
-        pool.submit(lambda _: ran[0].set(), None)
+        pool.submit(lambda _: ran[0].set(), _OWNER)
         assert ran[0].wait(10)
         assert cond.timing_out.wait(10)
-        pool.submit(lambda _: ran[1].set(), None)
+        pool.submit(lambda _: ran[1].set(), _OWNER)
         cond.submitted.set()
         assert ran[1].wait(10)  # the worker re-checks the queue before it exits
         assert cond.waiting_again.wait(10)
         with cond:
             assert pool._idle == 1
-        pool.submit(lambda _: ran[2].set(), None)
+        pool.submit(lambda _: ran[2].set(), _OWNER)
         # The only worker is idle and is woken: the item does not wait for the 60 s idle timeout.
         assert ran[2].wait(10)
     finally:
@@ -575,15 +583,15 @@ def test_pool_that_cannot_start_a_worker(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(_scheduler, "threading", fake)
     try:
         with pytest.raises(RuntimeError, match="can't start"):
-            pool.submit(lambda _: None, None)
+            pool.submit(lambda _: None, _OWNER)
         assert (list(pool._queue), pool.threads) == ([], [])  # nothing queued that nobody would run
         # With a worker running, a failed start leaves the item for that worker.
         fake.fail_names = set()
         busy, release, later = threading.Event(), threading.Event(), threading.Event()
-        pool.submit(lambda _: (busy.set(), release.wait(10)), None)
+        pool.submit(lambda _: (busy.set(), release.wait(10)), _OWNER)
         assert busy.wait(10)
         fake.fail_names = {"acs-token-refresh-worker"}
-        pool.submit(lambda _: later.set(), None)
+        pool.submit(lambda _: later.set(), _OWNER)
         assert len(pool.threads) == 1
         release.set()
         assert later.wait(10)
@@ -596,6 +604,10 @@ def test_pool_that_cannot_start_a_worker(monkeypatch: pytest.MonkeyPatch) -> Non
 
 class Owner:
     """Something a scheduler can hold weakly."""
+
+
+# The pool queues its owners weakly: one kept alive for the whole module.
+_OWNER = Owner()
 
 
 @pytest.fixture
@@ -727,7 +739,7 @@ def test_binding_to_a_loop_that_already_shut_down_its_generators_draws_no_warnin
         loop.run_until_complete(loop.shutdown_asyncgens())
         # A new async generator on this loop would be a ResourceWarning (an error in this test).
         assert loop.run_until_complete(credential.get_token()).token == token
-        assert credential._loop is loop
+        assert credential._binding.key is loop
         loop.run_until_complete(credential.close())
     finally:
         loop.close()
@@ -739,14 +751,14 @@ def test_scheduler_takes_over_entries_left_by_a_scheduler_without_threads(clock:
 
     orphaned = TimerScheduler(clock)  # never started: like the parent's copy in a child
     owner, ran = Owner(), threading.Event()
-    entry = _Entry(orphaned, clock() + 5, 0, weakref.ref(owner), lambda _: ran.set())
+    entry = _Entry(orphaned, clock() + 5, 0, owner, lambda _: ran.set())
     adopter = TimerScheduler(clock, max_workers=1, idle_timeout=0.05)
     try:
         adopter._adopt([entry])
         assert (entry.scheduler, adopter.pending_for(owner)) == (adopter, 1)
         entry.cancel()  # goes to the scheduler that holds it now
         assert adopter.pending_for(owner) == 0
-        again = _Entry(orphaned, clock() + 5, 1, weakref.ref(owner), lambda _: ran.set())
+        again = _Entry(orphaned, clock() + 5, 1, owner, lambda _: ran.set())
         adopter._adopt([again])
         clock.advance(5)
         adopter.wake()

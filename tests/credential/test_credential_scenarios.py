@@ -437,9 +437,9 @@ async def test_interrupted_refresh_does_not_poison_the_credential(flavor: Flavor
 
 
 async def test_async_refresher_must_return_an_awaitable(clock: FakeClock) -> None:
-    from azure.communication.common.aio import CommunicationTokenCredential
+    from token_credential_helpers import AsyncCredential
 
-    credential = CommunicationTokenCredential(
+    credential = AsyncCredential(
         token_refresher=lambda: make_jwt(EPOCH + HOUR),  # type: ignore[arg-type,return-value]
         _clock=clock,
     )
@@ -448,9 +448,9 @@ async def test_async_refresher_must_return_an_awaitable(clock: FakeClock) -> Non
 
 
 def test_exposed_times_are_whole_seconds_rounded_down(clock: FakeClock) -> None:
-    from azure.communication.common import CommunicationTokenCredential
+    from token_credential_helpers import SyncCredential
 
-    credential = CommunicationTokenCredential(token_refresher=lambda: make_jwt(EPOCH + HOUR + 0.9), _clock=clock)
+    credential = SyncCredential(token_refresher=lambda: make_jwt(EPOCH + HOUR + 0.9), _clock=clock)
     info = credential.get_token_info()
     assert info.expires_on == int(EPOCH + HOUR)
     assert info.refresh_on == math.floor(EPOCH + HOUR + 0.9 - 120)

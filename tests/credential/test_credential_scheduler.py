@@ -226,7 +226,7 @@ def test_ten_thousand_idle_proactive_credentials_cost_little() -> None:
 def test_forked_child_starts_with_a_fresh_scheduler() -> None:
     parent = default_scheduler()
     parent_fired = threading.Event()
-    parent.schedule(time.time(), Owner, lambda _: parent_fired.set())
+    parent.schedule(time.monotonic(), Owner, lambda _: parent_fired.set())
     assert parent_fired.wait(10)  # the parent's timer thread exists
     parent_threads = set(parent.threads)
     with warnings.catch_warnings():
@@ -240,7 +240,7 @@ def test_forked_child_starts_with_a_fresh_scheduler() -> None:
             fired = threading.Event()
             # Threads of its own only: it may have started a timer for entries it took over from the parent.
             if child is not parent and _scheduler._default is child and not set(child.threads) & parent_threads:
-                child.schedule(time.time(), Owner, lambda _: fired.set())
+                child.schedule(time.monotonic(), Owner, lambda _: fired.set())
                 code = 42 if fired.wait(10) else 2
         finally:
             sys.stdout.flush()
@@ -302,7 +302,7 @@ def test_async_credential_rebinds_after_its_loop_closed(clock: FakeClock) -> Non
         return make_jwt(clock() + 60)
 
     credential = AsyncCredential(token_refresher=refresher, proactive_refresh=True, _clock=clock)
-    assert credential._loop is None
+    assert credential._binding is None
     assert credential._entry is None  # proactive refresh starts with the first get_token
 
     async def use() -> str:

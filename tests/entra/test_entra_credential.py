@@ -7,7 +7,7 @@ from typing import Any
 
 from entra_support import ACS_TOKEN_LIFETIME, ENTRA_TOKENS, Flavour, ScriptedServer
 
-from azure.communication.common._credential import CommunicationTokenCredential
+from azure.communication.common._credential import CommunicationTokenCredential, _create
 from azure.communication.common.aio._credential import (
     CommunicationTokenCredential as AsyncCommunicationTokenCredential,
 )
@@ -43,7 +43,9 @@ async def _close(flavour: Flavour, credential: Any) -> None:
 
 def _credential(flavour: Flavour, server: ScriptedServer, entra: Any, clock: FakeClock, transport: Any) -> Any:
     cls = AsyncCommunicationTokenCredential if flavour.is_async else CommunicationTokenCredential
-    return cls(
+    # The private factory: the public signature has no clock seam.
+    return _create(
+        cls,
         resource_endpoint=server.url + "/",
         token_credential=entra,
         transport=transport,

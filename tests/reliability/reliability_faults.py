@@ -57,13 +57,32 @@ class ManualScheduler:
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.entries: list[_Entry] = []
+        self.deadlines: list[_Entry] = []
         self.scheduled = 0
 
-    def schedule(self, due: float, owner: Any, callback: Callable[[Any], None]) -> _Entry:
+    def schedule(
+        self,
+        due: float,
+        owner: Any,
+        callback: Callable[[Any], None],
+        *,
+        wall_due: float | None = None,
+        inline: bool = False,
+    ) -> _Entry:
         entry = _Entry(due, weakref.ref(owner), callback)
+        if inline:
+            # A refresh deadline (refresh_timeout): run by pop_deadlines, not counted as a background refresh.
+            self.deadlines.append(entry)
+            return entry
         self.entries.append(entry)
         self.scheduled += 1
         return entry
+
+    def pop_deadlines(self) -> list[tuple[Any, Callable[[Any], None]]]:
+        now = self.clock()
+        due = [e for e in self.deadlines if not e.cancelled and e.due <= now]
+        self.deadlines = [e for e in self.deadlines if not e.cancelled and e.due > now]
+        return [(owner, e.callback) for e in due if (owner := e.owner()) is not None]
 
     def pop_due(self) -> list[tuple[Any, Callable[[Any], None]]]:
         now = self.clock()
@@ -199,8 +218,13 @@ class SyncFlavour(Flavour):
     name = "sync"
 
     def credential(self, script: RefresherScript, scheduler: ManualScheduler, **kwargs: Any) -> Any:
-        return sync_credential.CommunicationTokenCredential(
-            token_refresher=script, _clock=script.clock, _scheduler=scheduler, _jitter=lambda: 0.5, **kwargs
+        return sync_credential._create(
+            sync_credential.CommunicationTokenCredential,
+            token_refresher=script,
+            _clock=script.clock,
+            _scheduler=scheduler,
+            _jitter=lambda: 0.5,
+            **{"refresh_timeout": None, **kwargs},
         )
 
     async def get_token(self, credential: Any) -> AccessToken:
@@ -246,12 +270,14 @@ class AsyncFlavour(Flavour):
     name = "async"
 
     def credential(self, script: RefresherScript, scheduler: ManualScheduler, **kwargs: Any) -> Any:
-        return aio_credential.CommunicationTokenCredential(
+        return sync_credential._create(
+            aio_credential.CommunicationTokenCredential,
             token_refresher=script.acall,
             _clock=script.clock,
             _scheduler=scheduler,
             _jitter=lambda: 0.5,
-            **kwargs,
+            # The scenarios that hang a refresher predate refresh_timeout; the timeout ones pass their own.
+            **{"refresh_timeout": None, **kwargs},
         )
 
     async def get_token(self, credential: Any) -> AccessToken:

@@ -380,7 +380,17 @@ CASES = [
     case(
         "json-wrong-types", 400, lambda c: c.signed("POST", CREATE, b'{"createTokenWithScopes": "chat", "customId": 5}')
     ),
-    case("custom-id-10kb", 400, lambda c: c.signed("POST", CREATE, json.dumps({"customId": "x" * 10_240}).encode())),
+    # customId exists from 2025-03-02-preview on (2023-10-01 ignores it, as any unknown property).
+    case(
+        "custom-id-10kb",
+        400,
+        lambda c: c.signed("POST", f"/identities?{PREVIEW}", json.dumps({"customId": "x" * 10_240}).encode()),
+    ),
+    case(
+        "custom-id-lone-surrogate",
+        400,
+        lambda c: c.signed("POST", f"/identities?{PREVIEW}", b'{"customId": "\\ud800"}'),
+    ),
     # Identity ids: traversal, quotes, NUL, 10 KB, SQL fragments (all with valid signatures).
     case("id-dotdot-encoded", 400, _bad_id("..%2F..%2Fetc%2Fpasswd")),
     case("id-acs-dotdot-encoded", 400, _bad_id("8:acs:..%2F..%2Fx")),

@@ -7,7 +7,9 @@ fixtures' types), so the planted leaks never reach the session-wide scan.
 from __future__ import annotations
 
 import base64
+import builtins
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -116,10 +118,13 @@ def test_assert_clean_walks_the_chain_and_the_exceptions_attributes(registry: An
     caused.__cause__.__context__ = OSError(f"reading {PLANTED}")
     holder = ValueError("clean")
     holder.secret_value = PLANTED  # type: ignore[attr-defined]
-    noted = ValueError("clean")
-    noted.add_note(f"hint: {PLANTED}")
-    grouped = ExceptionGroup("clean", [ValueError("fine"), TypeError(PLANTED)])
-    for error in (caused, holder, noted, grouped):
+    more: list[BaseException] = []
+    if sys.version_info >= (3, 11):  # notes and exception groups are 3.11 features
+        noted = ValueError("clean")
+        noted.add_note(f"hint: {PLANTED}")
+        group_type: Any = getattr(builtins, "ExceptionGroup")  # noqa: B009 - the name is 3.11+ only
+        more += [noted, group_type("clean", [ValueError("fine"), TypeError(PLANTED)])]
+    for error in (caused, holder, *more):
         with pytest.raises(AssertionError, match="the planted key"):
             registry.assert_clean(error)
     # A chain with nothing secret in it passes, and a cycle does not loop forever.

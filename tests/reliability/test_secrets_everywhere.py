@@ -38,6 +38,7 @@ import azure.communication.common.aio as common_aio
 from acs_emulator import Emulator
 from azure.communication.common import _tokens
 from azure.communication.common._cli import main as cli_main
+from azure.communication.common._credential import _create
 from azure.communication.common.httpx import AccessKeyAuth as HttpxAuth
 from azure.communication.common.requests import AccessKeyAuth as RequestsAuth
 
@@ -175,7 +176,12 @@ def _credential_sync(known: dict[str, str], emulator: Emulator, ev: Evidence) ->
         return item
 
     # A clock that stands still: the second call is inside the failure gap however slow the machine is.
-    refreshing = common.CommunicationTokenCredential(token_refresher=refresher, _clock=FakeClock(time.time()))
+    refreshing = _create(
+        common.CommunicationTokenCredential,
+        token_refresher=refresher,
+        _clock=FakeClock(time.time()),
+        _monotonic=FakeClock(1_000.0),
+    )
     ev.expect(refreshing.get_token, LeakyError)  # no token yet: the refresher's error, unchanged
     ev.expect(refreshing.get_token, LeakyError)  # within the failure gap: the same error, not logged again
     refreshing.close()

@@ -37,6 +37,7 @@ import pytest
 import azure.communication.common as common
 import azure.communication.common.aio as common_aio
 from azure.communication.common import _scheduler as _scheduler_module
+from azure.communication.common._credential import _create
 from azure.communication.common._scheduler import TimerScheduler
 
 THREADS = 16
@@ -207,8 +208,12 @@ def _merge(into: CallerStats, parts: list[CallerStats]) -> None:
 async def _run_async(subjects: list[Subject], seconds: float, start: Start) -> None:
     for subject in subjects:
         proactive = subject.name.endswith("proactive")
-        subject.credential = common_aio.CommunicationTokenCredential(
-            token_refresher=subject.refresher.acall, proactive_refresh=proactive, _clock=recording_clock
+        subject.credential = _create(
+            common_aio.CommunicationTokenCredential,
+            token_refresher=subject.refresher.acall,
+            proactive_refresh=proactive,
+            _clock=recording_clock,
+            _monotonic=time.monotonic,
         )
     start.release(seconds)
     deadline = start.deadline
@@ -282,10 +287,12 @@ def run_soak(seconds: float, before_measuring: Callable[[], None] = lambda: None
             Subject(f"async-{m}", SoakRefresher(seed + 2 + i)) for i, m in enumerate(("on-demand", "proactive"))
         ]
         for subject in sync_subjects:
-            subject.credential = common.CommunicationTokenCredential(
+            subject.credential = _create(
+                common.CommunicationTokenCredential,
                 token_refresher=subject.refresher,
                 proactive_refresh=subject.name.endswith("proactive"),
                 _clock=recording_clock,
+                _monotonic=time.monotonic,
                 _scheduler=scheduler,
             )
         start = Start()

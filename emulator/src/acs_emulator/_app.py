@@ -416,13 +416,14 @@ class IdentityService:
 
     async def _entra_claims(self, request: web.Request, operation: str) -> tuple[str, str, float | None, float]:
         request["operation"] = operation
+        # api-version routing comes first here: a version without the route has no bearer to check.
+        check_api_version(request.query.getall("api-version", []), operation, loose=self._settings.loose)
         try:
             token = parse_bearer(request.headers.get("Authorization"))
         except ApiError:
             request["auth"] = "bearer: missing"
             raise
         request["auth"] = "bearer: claims read, signature not verified"
-        check_api_version(request.query.getall("api-version", []), operation, loose=self._settings.loose)
         parse_json_object(await self._read(request), allow_empty=True)
         now = self._clock()
         claims = unverified_claims(token, "Entra ID")
@@ -525,6 +526,8 @@ class IdentityService:
             for object_id, a in updates.items()
         ]
         records = await self._store.call(lambda store: store.update_assignments("entra", changes))
+        if not records:  # only removals: nothing to show
+            return web.Response(status=204)
         return _json(200, {"value": [self._assignment_json(r) for r in records]})
 
     async def get_entra_assignment(self, request: web.Request) -> web.Response:

@@ -301,6 +301,8 @@ class ChatTables:
         initiator: str | None = None,
         metadata: dict[str, str] | None = None,
     ) -> int:
+        last_seq: int
+        last_id: int
         last_seq, last_id = self._db.execute(
             "SELECT last_seq, last_message_id FROM chat_threads WHERE id = ?", (thread_id,)
         ).fetchone()
@@ -403,11 +405,12 @@ class ChatTables:
             )
             listed = {participant.raw_id for participant in request.participants}
             creator = () if caller.raw_id in listed else (ParticipantIn(caller.raw_id, None, None, None),)
-            added, invalid = self._add_participants(
-                new_id, (*creator, *request.participants), resource_prefix, now
-            )
+            added, invalid = self._add_participants(new_id, (*creator, *request.participants), resource_prefix, now)
             self._append(
-                new_id, now, "participantAdded", participants=[_participant_json(p) for p in added],
+                new_id,
+                now,
+                "participantAdded",
+                participants=[_participant_json(p) for p in added],
                 initiator=caller.raw_id,
             )
             self._append(new_id, now, "topicUpdated", topic=request.topic, initiator=caller.raw_id)
@@ -509,9 +512,7 @@ class ChatTables:
         """Messages the caller may see, newest first (``limit + 1`` at most)."""
         _, history_from = self._enter(caller, thread_id)
         since = history_from if start_time is None else max(start_time, history_from)
-        query = (
-            f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE thread_id = ? AND created_on >= ?"  # noqa: S608
-        )
+        query = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE thread_id = ? AND created_on >= ?"  # noqa: S608
         params: list[Any] = [thread_id, since]
         if before_seq is not None:
             query += " AND seq < ?"
@@ -603,7 +604,10 @@ class ChatTables:
             added, invalid = self._add_participants(thread_id, participants, resource_prefix, now)
             if added:
                 self._append(
-                    thread_id, now, "participantAdded", participants=[_participant_json(p) for p in added],
+                    thread_id,
+                    now,
+                    "participantAdded",
+                    participants=[_participant_json(p) for p in added],
                     initiator=caller.raw_id,
                 )
         return invalid
@@ -625,7 +629,10 @@ class ChatTables:
             self._db.execute("DELETE FROM chat_participants WHERE thread_id = ? AND raw_id = ?", (thread_id, raw_id))
             self._db.execute("DELETE FROM chat_read_receipts WHERE thread_id = ? AND raw_id = ?", (thread_id, raw_id))
             self._append(
-                thread_id, now, "participantRemoved", participants=[_participant_json(removed)],
+                thread_id,
+                now,
+                "participantRemoved",
+                participants=[_participant_json(removed)],
                 initiator=caller.raw_id,
             )
 
@@ -639,7 +646,8 @@ class ChatTables:
             raise _not_found("chat message", "chatMessageId")
         self._db.execute(
             "INSERT INTO chat_read_receipts (thread_id, raw_id, message_id, read_on) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (thread_id, raw_id) DO UPDATE SET message_id = excluded.message_id, read_on = excluded.read_on",
+            "ON CONFLICT (thread_id, raw_id) DO UPDATE SET "
+            "message_id = excluded.message_id, read_on = excluded.read_on",
             (thread_id, caller.raw_id, message_id, now),
         )
 

@@ -21,9 +21,9 @@ from ._validation import parse_json_object
 
 __all__ = [
     "CHAT_API_VERSIONS",
-    "METADATA_API_VERSION",
     "MAX_MESSAGE_BYTES",
     "MAX_PAGE_SIZE",
+    "METADATA_API_VERSION",
     "NEWEST_CHAT_API_VERSION",
     "ChatError",
     "CreateThread",

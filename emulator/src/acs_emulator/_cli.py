@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from typing import Final, NoReturn, TextIO
 
-from ._server import Emulator
+from ._server import LOOSE_ENV, Emulator
+from ._store import StorageError
 
 __all__ = ["ACCESS_KEY_ENV", "DEFAULT_PORT", "add_cli_arguments", "main", "run_cli"]
 
@@ -33,6 +34,18 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"base64 access key; '-' reads it from stdin; default: ${ACCESS_KEY_ENV}, else generated",
     )
     parser.add_argument("--database", metavar="PATH", help="SQLite file that survives restarts (default: in-memory)")
+    parser.add_argument(
+        "--https",
+        action="store_true",
+        help="serve TLS with a certificate from a local CA made for the run (its PEM is printed; kept beside "
+        "--database)",
+    )
+    parser.add_argument(
+        "--loose",
+        action="store_true",
+        default=None,
+        help=f"accept any api-version (unknown ones get the newest behaviour); also ${LOOSE_ENV}=1",
+    )
     parser.add_argument("--resource-id", metavar="GUID", help="resource id in ids and tokens")
     parser.add_argument(
         "--allow-short-tokens",
@@ -56,6 +69,39 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _mask(key: str) -> str:
+    return "*" * 8 if len(key) < 12 else f"{key[:4]}...{key[-2:]} (masked)"
+
+
+def print_banner(emulator: Emulator, out: TextIO) -> None:
+    """Print the start-up summary: where to connect, and where the developer tools are.
+
+    The connection string shows the access key only when the emulator generated it: a key the user
+    supplied (``--access-key``, stdin, environment) was deliberately kept off the screen, so it is masked.
+    """
+    key = emulator.access_key
+    connection = emulator.connection_string
+    if not emulator.key_generated:
+        connection = connection.replace(key, _mask(key))
+    lines = [
+        f"ACS emulator listening on {emulator.endpoint}",
+        f"endpoint:          {emulator.endpoint}",
+        f"connection string: {connection}",
+    ]
+    if emulator.ca_bundle is not None:
+        lines.append(f"CA bundle:         {emulator.ca_bundle}  (connection_verify= / verify= / SSL_CERT_FILE)")
+    lines += [
+        f"JWKS:              {emulator.jwks_url}",
+        f"inspector:         {emulator.endpoint}/_emulator/ui/",
+        f"control plane:     {emulator.endpoint}/_emulator/",
+        f"resource id:       {emulator.resource_id}",
+    ]
+    if emulator.loose:
+        lines.append("api-versions:      any (loose)")
+    lines.append("Press Ctrl+C to stop.")
+    print("\n".join(lines), file=out, flush=True)
+
+
 def _resolve_access_key(value: str | None, stdin: TextIO) -> str | None:
     if value == "-":
         return stdin.readline().strip()
@@ -76,13 +122,8 @@ async def _serve_until_signalled(emulator: Emulator, out: TextIO) -> None:
             signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
     try:
         async with emulator:
-            # The one place the emulator shows its key: the user started it and asked for it.
-            print(f"ACS Identity emulator listening on {emulator.endpoint}", file=out)
-            print(f"endpoint: {emulator.endpoint}", file=out)
-            print(f"connection string: {emulator.connection_string}", file=out)
-            print(f"jwks: {emulator.jwks_url}", file=out)
-            print(f"resource id: {emulator.resource_id}", file=out)
-            print("Press Ctrl+C to stop.", file=out, flush=True)
+            # The one place the emulator shows a key: one it generated, which the user needs.
+            print_banner(emulator, out)
             await stop.wait()
     finally:
         for sig in installed:
@@ -92,8 +133,8 @@ async def _serve_until_signalled(emulator: Emulator, out: TextIO) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     """Run the emulator until SIGINT or SIGTERM; return the process exit code.
 
-    Prints the endpoint, the connection string (with the access key: the one place the key is shown)
-    and the JWKS URL at start. Exit codes: 0 after a signal, 2 for bad options, 1 when it cannot bind.
+    Prints the start-up banner (:func:`print_banner`). Exit codes: 0 after a signal, 2 for bad options,
+    1 when it cannot bind or the database cannot be used (one line naming the path).
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -113,12 +154,20 @@ def run_cli(args: argparse.Namespace) -> int:
                 fail_rate=args.fail_rate,
                 retry_after=args.retry_after,
                 resource_id=args.resource_id,
+                https=args.https,
+                loose=args.loose,
             )
         except (TypeError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         try:
             asyncio.run(_serve_until_signalled(emulator, sys.stdout))
+        except StorageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except ValueError as exc:  # the CA files beside the database cannot be read
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
             return 1
@@ -136,6 +185,8 @@ examples:
   {prog} --port 8888 --database acs.sqlite
   {prog} --allow-short-tokens   # lets token requests ask for lifetimes of seconds
   {prog} --access-key - < key.txt
+  {prog} --https --database acs.sqlite  # TLS; the CA (acs.sqlite.ca.pem) is printed and kept
+  {prog} --loose                # any api-version
 
 The emulator prints its endpoint and connection string; stop it with Ctrl-C.
 """

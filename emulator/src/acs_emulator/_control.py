@@ -57,9 +57,6 @@ REQUEST_LOG_SIZE: Final = 1000
 #: Tokens whose claims are remembered for the inspector (the newest ones; each identity shows its own).
 TOKEN_LOG_SIZE: Final = 500
 
-#: The request key under which the chaos middleware marks an injected answer for the request log.
-INJECTED_KEY: Final = "acs_emulator.injected"
-
 
 def is_loopback_host(host: str) -> bool:
     """Whether a bind address only accepts connections from this machine (``localhost``, 127/8, ``::1``)."""
@@ -77,6 +74,10 @@ def _timestamp(seconds: float) -> str:
 
 def _json(payload: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(status=status, body=json.dumps(payload).encode("utf-8"), content_type="application/json")
+
+
+class _InjectedResponse(web.Response):
+    """An answer made by a chaos rule (the request log marks it ``injected``)."""
 
 
 class RequestLog:
@@ -263,7 +264,7 @@ class ControlPlane:
                 "status": response.status,
                 "auth": request.get("auth"),
                 "duration": round(time.perf_counter() - started, 6),
-                "injected": bool(request.get(INJECTED_KEY, False)),
+                "injected": isinstance(response, _InjectedResponse),
             }
             if response.status >= 400 and isinstance(response, web.Response):
                 explanation = _explanation(response.body)
@@ -289,9 +290,8 @@ class ControlPlane:
                 await asyncio.sleep(fault.latency)
             if fault.status is None:
                 return await handler(request)
-            request[INJECTED_KEY] = True
             headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            return web.Response(
+            return _InjectedResponse(
                 status=fault.status,
                 body=error_body(fault.code, fault.message),
                 content_type="application/json",

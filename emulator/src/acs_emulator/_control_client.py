@@ -27,6 +27,7 @@ __all__ = ["ControlClient", "EmulatorTarget", "parse_connection_string"]
 
 #: A control-plane call is local and small; anything slower than this is a hung emulator.
 DEFAULT_TIMEOUT: Final = 10.0
+_SIGNED_HEADERS: Final = "x-ms-date;host;x-ms-content-sha256"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class ControlClient:
         return {
             "x-ms-date": date,
             "x-ms-content-sha256": body_hash,
-            "Authorization": f"HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature.decode()}",
+            "Authorization": f"HMAC-SHA256 SignedHeaders={_SIGNED_HEADERS}&Signature={signature.decode()}",
             "Content-Type": "application/json",
         }
 
@@ -150,8 +151,12 @@ class ControlClient:
         """
         target = f"/_emulator/{path}"
         body = b"" if payload is None else json.dumps(payload).encode("utf-8")
-        request = urllib.request.Request(
-            self.endpoint + target, data=body if body else None, method=method, headers=self._headers(method, target, body)
+        # The URL is this client's own http(s) endpoint (checked by EmulatorTarget), never a caller's.
+        request = urllib.request.Request(  # noqa: S310
+            self.endpoint + target,
+            data=body or None,
+            method=method,
+            headers=self._headers(method, target, body),
         )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout, context=self._context) as response:  # noqa: S310

@@ -145,13 +145,26 @@ def render_requests(entries: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def _participant_names(stored: object) -> str:
+    try:
+        participants = json.loads(stored) if isinstance(stored, str) else stored
+    except ValueError:
+        return str(stored)
+    if not isinstance(participants, list):
+        return str(stored)
+    return ", ".join(
+        str(p.get("displayName") or p.get("rawId") or "?") if isinstance(p, dict) else str(p) for p in participants
+    )
+
+
 def _message_text(message: Mapping[str, Any]) -> str:
     if message.get("deletedOn"):
         return "(deleted)"
     if message.get("type") == "topicUpdated":
         return f"topic set to {message.get('topic')!s}"
     if message.get("type") in ("participantAdded", "participantRemoved"):
-        return str(message.get("participants") or "")
+        verb = "added" if message.get("type") == "participantAdded" else "removed"
+        return f"{verb}: {_participant_names(message.get('participants'))}"
     return str(message.get("message") or "")
 
 

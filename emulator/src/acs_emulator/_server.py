@@ -197,8 +197,10 @@ class Emulator:
             custom ids and revocation times across restarts.
         allow_short_tokens: accept ``expiresInMinutes`` from 1 and ``expiresInSeconds`` (1..86400) in
             token requests, for demos and tests of token refresh. Never what the service does.
-        latency: seconds added before every request is handled (fault injection).
-        fail_rate: the fraction of requests answered 503 with ``Retry-After`` (fault injection).
+        latency: seconds added before every request is handled. With ``fail_rate`` and ``retry_after``, a
+            shorthand for one chaos rule (``GET /_emulator/chaos`` shows it; ``POST /_emulator/reset``
+            restores it).
+        fail_rate: the fraction of requests answered 503 with ``Retry-After`` (that rule's probability).
         retry_after: the ``Retry-After`` seconds of injected 503s.
         resource_id: the resource GUID in ids and tokens; generated when None (or, with a database
             file, the one stored in it).
@@ -448,6 +450,9 @@ class Emulator:
             handle_signals=False,
             shutdown_timeout=_SHUTDOWN_TIMEOUT,
             keepalive_timeout=self._keepalive_timeout,
+            # After an early answer (408, 413) aiohttp drains the unread body for this long: keep it short,
+            # or a slow sender holds its connection well past the body timeout.
+            lingering_time=min(1.0, self._body_timeout),
             limits=(self._header_timeout, self._max_connections),
         )
         await runner.setup()

@@ -137,11 +137,12 @@ class IdentityStore:
         try:
             if self.path is not None:
                 self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+                # Checked before anything writes: a refused file is left exactly as it was.
+                self._check()
                 self._db.execute("PRAGMA journal_mode = WAL")
                 # NORMAL is durable against application crashes in WAL mode; FULL would add an fsync
                 # per request for power-loss durability an emulator does not need.
                 self._db.execute("PRAGMA synchronous = NORMAL")
-                self._check()
             self._db.executescript(_SCHEMA)
             self.chat = create_chat_tables(self._db)
         except sqlite3.Error as exc:

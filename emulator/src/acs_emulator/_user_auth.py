@@ -172,9 +172,7 @@ class UserTokenVerifier:
         return caller
 
 
-def identity_verdict(
-    caller: Caller, row: tuple[float | None, float | None] | None
-) -> str | None:
+def identity_verdict(caller: Caller, row: tuple[float | None, float | None] | None) -> str | None:
     """Decide whether a verified token's identity may still call: None when it may, else the verdict.
 
     Args:

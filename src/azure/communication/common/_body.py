@@ -13,7 +13,6 @@ when one is renamed (a rename would otherwise sign every POST over an empty body
 
 from __future__ import annotations
 
-import hashlib
 from base64 import b64encode
 from collections.abc import Mapping
 from typing import Any, Final
@@ -54,6 +53,8 @@ def hash_file(stream: Any) -> str:
             "Cannot sign a request whose body is a non-seekable stream: it would have to be consumed "
             "to be hashed. Pass bytes or a seekable binary file."
         )
+    import hashlib  # only here: see _signing for why hashlib is not imported with the package
+
     start = stream.tell()
     digest = hashlib.sha256()
     try:
@@ -112,8 +113,7 @@ def hash_body(data: object) -> tuple[str, bytes | None]:
 
 
 _MULTIPART: Final = (
-    "Cannot sign a multipart request: its body is built by the transport after signing. "
-    "Send the body as bytes instead."
+    "Cannot sign a multipart request: its body is built by the transport after signing. Send the body as bytes instead."
 )
 
 

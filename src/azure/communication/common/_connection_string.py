@@ -100,7 +100,9 @@ def parse_connection_string(connection_string: str) -> EndpointCredential:
     # "accesskey=" (segments split by newlines) would otherwise show the key in EndpointCredential's repr.
     problem = _endpoint_problem(fields[_ENDPOINT])
     if problem is not None:
-        raise ValueError(f"Invalid connection string: 'endpoint' is invalid: {problem}; expected {_EXAMPLE_ENDPOINT!r}.")
+        raise ValueError(
+            f"Invalid connection string: 'endpoint' is invalid: {problem}; expected {_EXAMPLE_ENDPOINT!r}."
+        )
     key = fields[_ACCESS_KEY]
     reason = _key_problem(key)
     # Raised outside any except block: the decoder's errors (a UnicodeEncodeError's .object) hold the key.

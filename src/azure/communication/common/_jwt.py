@@ -4,10 +4,14 @@ A token is read, never verified: the credential only needs its ``exp`` claim, th
 rules are strict so that every caller reaches the same verdict on the same text, whatever the payload's shape:
 
 - three dot-separated segments (``header.payload.signature``; the signature may be empty);
-- header and payload are base64url (``-`` and ``_``; padding optional, and when present, correct);
-- each decodes to strict UTF-8 (no BOM, so no UTF-16 or UTF-32) holding strict JSON (RFC 8259: no trailing
-  commas, no ``NaN`` or ``Infinity``), and that JSON is an object;
+- the payload is base64url (``-`` and ``_``; padding optional, and when present, correct) of strict UTF-8
+  (no BOM, so no UTF-16 or UTF-32) holding strict JSON (RFC 8259: no trailing commas, no ``NaN`` or
+  ``Infinity``), and that JSON is an object;
 - the expiry is the payload's ``exp`` when it is a finite number (``bool`` is not a number), else there is none.
+
+The verdict depends on the payload alone, as in the JavaScript SDK (whose ``jwt-decode`` reads only the
+payload): the header is decoded by the same rules when it is asked for, and :func:`read_jwt` reports an
+undecodable header as missing rather than failing the token.
 
 Standard library only: ``acs-common token inspect`` imports this module without loading azure-core. Messages
 never quote the token, and decoder errors (which can hold fragments of it) are never chained.
@@ -39,9 +43,9 @@ _PADDING: Final = (b"", b"=", b"==", b"===")
 
 
 class JwtParts(NamedTuple):
-    """A decoded JWT: its header, its claims and the expiry read from them (None: no numeric ``exp``)."""
+    """A decoded JWT: its header (None when undecodable), its claims and the expiry (None: no numeric ``exp``)."""
 
-    header: dict[str, Any]
+    header: dict[str, Any] | None
     claims: dict[str, Any]
     expires_on: float | None
 
@@ -49,6 +53,10 @@ class JwtParts(NamedTuple):
 def _refuse_constant(name: str) -> NoReturn:
     # json.loads accepts NaN, Infinity and -Infinity by default; RFC 8259 does not.
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder, built once: json.loads(text, parse_constant=...) would build a new decoder on every call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _segment_bytes(segment: str, what: str) -> bytes:
@@ -75,7 +83,7 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         # Decoded here, not by json.loads: given bytes, it guesses UTF-16 and UTF-32 and skips a BOM.
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = _DECODER.decode(text)
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         # Not chained: the decoder errors can carry fragments of the token.
         raise ValueError(f"{NOT_A_JWT} (the {what} is not base64url-encoded UTF-8 JSON)") from None
@@ -97,6 +105,21 @@ def _segments(token: str) -> list[str]:
     return parts
 
 
+def _payload_segment(token: str) -> str:
+    # The payload alone, without copying the (larger) signature: reading `exp` is on the refresh path.
+    if not isinstance(token, str):
+        raise TypeError(f"a JWT must be a str, not {type(token).__name__}")
+    first = token.find(".")
+    second = token.find(".", first + 1)
+    if first < 0 or second < 0 or token.find(".", second + 1) >= 0 or token[:1].isspace() or token[-1:].isspace():
+        return _segments(token)[1]
+    return token[first + 1 : second]
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return _json_object(_segment_bytes(_payload_segment(token), "payload"), "payload")
+
+
 def numeric_exp(claims: Mapping[str, Any]) -> float | None:
     """The ``exp`` claim as a float when it is a finite number (not a bool), else None."""
     exp = claims.get("exp")
@@ -110,42 +133,47 @@ def numeric_exp(claims: Mapping[str, Any]) -> float | None:
 
 
 def read_jwt(token: str) -> JwtParts:
-    """Decode a JWT's header and claims without verifying its signature, and read its expiry.
+    """Decode a JWT's claims (and header) without verifying its signature, and read its expiry.
 
     Args:
         token: A compact JWT (``header.payload.signature``); surrounding whitespace is ignored.
 
     Returns:
-        The header, the claims, and ``exp`` as a float (None when it is missing or not a finite number).
+        The header (None when it is not base64url JSON: the verdict does not depend on it), the claims, and
+        ``exp`` as a float (None when it is missing or not a finite number).
 
     Raises:
         TypeError: ``token`` is not a str.
         ValueError: ``token`` is not a JWT by the rules of this module (the message never quotes it).
     """
     header, payload, _ = _segments(token)
-    decoded_header = _json_object(_segment_bytes(header, "header"), "header")
     claims = _json_object(_segment_bytes(payload, "payload"), "payload")
+    try:
+        decoded_header: dict[str, Any] | None = _json_object(_segment_bytes(header, "header"), "header")
+    except ValueError:
+        decoded_header = None
     return JwtParts(decoded_header, claims, numeric_exp(claims))
 
 
 def decode_jwt_payload(token: str) -> dict[str, Any]:
-    """Decode the claims of a JWT (:func:`read_jwt`'s rules) without verifying its signature.
+    """Decode the claims of a JWT (this module's rules) without verifying its signature.
 
     Raises:
         TypeError: ``token`` is not a str.
         ValueError: ``token`` is not a JWT (the message never quotes the token).
     """
-    return read_jwt(token).claims
+    return _claims(token)
 
 
 def decode_jwt_header(token: str) -> dict[str, Any]:
-    """Decode the header (``alg``, ``kid``, ...) of a JWT (:func:`read_jwt`'s rules).
+    """Decode the header (``alg``, ``kid``, ...) of a JWT by the payload's rules, strictly.
 
     Raises:
         TypeError: ``token`` is not a str.
-        ValueError: ``token`` is not a JWT (the message never quotes the token).
+        ValueError: ``token`` does not have three segments, or its header is not base64url JSON (the message
+            never quotes the token).
     """
-    return read_jwt(token).header
+    return _json_object(_segment_bytes(_segments(token)[0], "header"), "header")
 
 
 def parse_jwt_expiry(token: str) -> float:
@@ -155,7 +183,7 @@ def parse_jwt_expiry(token: str) -> float:
         TypeError: ``token`` is not a str.
         ValueError: ``token`` is not a JWT, or it has no finite numeric ``exp`` claim.
     """
-    exp = read_jwt(token).expires_on
+    exp = numeric_exp(_claims(token))
     if exp is None:
         raise ValueError("the JWT has no numeric 'exp' claim")
     return exp
@@ -168,6 +196,7 @@ def jwt_expiry(token: str) -> float | None:
         TypeError: ``token`` is not a str.
     """
     try:
-        return read_jwt(token).expires_on
+        claims = _claims(token)
     except ValueError:
         return None
+    return numeric_exp(claims)

@@ -40,6 +40,7 @@ __all__ = [
 COMMUNICATION_SCOPE: Final = "https://communication.azure.com//.default"
 """The Entra ID scope of the ACS data plane (the double slash is part of the real scope)."""
 
+
 class AccessKey:
     """The access key of a key credential, read on every use so that ``AzureKeyCredential.update()`` rotates it.
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import time
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 __all__ = [
     "EMPTY_CONTENT_HASH",
@@ -37,11 +36,37 @@ _MONTHS: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
 _date_cache: tuple[int, str] = (-1, "")
 
 
+# hashlib and hmac load OpenSSL, a few milliseconds that azure-core's own import does not pay: they are
+# imported at the first signature, not with the package. Each function below replaces itself with the
+# library function on its first call, so later calls pay nothing for the laziness.
+
+
+def _first_sha256(data: Any) -> Any:
+    global _sha256
+    import hashlib
+
+    _sha256 = hashlib.sha256
+    return _sha256(data)
+
+
+def _first_hmac_sha256(key: bytes, message: bytes) -> bytes:
+    global _hmac_sha256
+    import hmac
+    from functools import partial
+
+    _hmac_sha256 = partial(hmac.digest, digest="sha256")
+    return _hmac_sha256(key, message)
+
+
+_sha256: Callable[[Any], Any] = _first_sha256
+_hmac_sha256: Callable[[bytes, bytes], bytes] = _first_hmac_sha256
+
+
 def content_hash(body: bytes | bytearray | memoryview) -> str:
     """Return the base64 SHA-256 of the body bytes (the ``x-ms-content-sha256`` header)."""
     if not body:
         return EMPTY_CONTENT_HASH
-    return base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    return base64.b64encode(_sha256(body).digest()).decode("ascii")
 
 
 def format_date(timestamp: float) -> str:
@@ -67,8 +92,7 @@ def string_to_sign(method: str, path_and_query: str, date: str, host: str, body_
 
 def compute_signature(key: bytes, to_sign: str) -> str:
     """Return the base64 HMAC-SHA256 of ``to_sign`` (UTF-8) under the decoded access key."""
-    digest = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return base64.b64encode(_hmac_sha256(key, to_sign.encode("utf-8"))).decode("ascii")
 
 
 def authorization_header(signature: str) -> str:

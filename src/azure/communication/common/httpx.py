@@ -9,8 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 
-import httpx
 from azure.core.credentials import AzureKeyCredential
+
+try:
+    import httpx
+except ImportError:
+    # Not chained: the bare ModuleNotFoundError says what is missing, this says how to install it.
+    raise ImportError(
+        "azure.communication.common.httpx needs the httpx library: pip install 'azure-communication-common[httpx]'",
+        name="httpx",
+    ) from None
 
 from ._policy import AccessKey
 from ._signing import content_hash, format_date, sign

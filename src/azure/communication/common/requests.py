@@ -9,8 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import requests
 from azure.core.credentials import AzureKeyCredential
+
+try:
+    import requests
+except ImportError:
+    # Not chained: the bare ModuleNotFoundError says what is missing, this says how to install it.
+    raise ImportError(
+        "azure.communication.common.requests needs the requests library: "
+        "pip install 'azure-communication-common[requests]'",
+        name="requests",
+    ) from None
 
 from ._body import hash_body
 from ._policy import AccessKey

@@ -99,7 +99,7 @@ def step_chat(context: DemoContext) -> list[Check]:
             stack.callback(_delete_user, identity, user)
             issue = _issuer(context, identity, user, seconds)
             initial = issue()
-            expiries[name] = float(initial.expires_on)
+            expiries[name] = _epoch(initial.expires_on)
             refresher = _refresher(context, name, issue, lock, refreshes, expiries)
             credential = _credential(initial, refresher)
             stack.callback(credential.close)
@@ -158,7 +158,7 @@ def _refresher(
         with lock:
             previous_left = expiries[name] - context.clock()
         token = issue()
-        record = _Refresh(name, threading.current_thread().name, previous_left, float(token.expires_on))
+        record = _Refresh(name, threading.current_thread().name, previous_left, _epoch(token.expires_on))
         with lock:
             refreshes.append(record)
             expiries[name] = record.expires_on
@@ -172,6 +172,17 @@ def _refresher(
         return token
 
     return refresher
+
+
+def _epoch(expires_on: Any) -> float:
+    """An ``AccessToken.expires_on`` in POSIX seconds: the identity client gives a timestamp text or datetime."""
+    from .._timestamps import parse_timestamp
+
+    if isinstance(expires_on, str):
+        return parse_timestamp(expires_on)
+    if isinstance(expires_on, datetime.datetime):
+        return expires_on.timestamp()
+    return float(expires_on)
 
 
 def _credential(initial: Any, refresher: Callable[[], Any]) -> Any:
