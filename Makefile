@@ -56,7 +56,9 @@ docs: $(VENV)/.dev-stamp
 # The whole pytest suite on another interpreter, in its own venv named after its minor version (.venv-3.10,
 # .venv-3.13): CI runs it on every supported Python the machine has. Coverage and the lint gates run once, in
 # `make test`; here only the tests, with the same extras and the test and release groups.
+# PYTEST_ARGS narrows the run (e.g. PYTEST_ARGS=tests/identifiers); CI leaves it empty: the whole suite.
 TEST_PYTHON ?=
+PYTEST_ARGS ?=
 test-py:
 	@test -n "$(TEST_PYTHON)" || { echo "usage: make test-py TEST_PYTHON=/path/to/python3" >&2; exit 2; }
 	@set -e; \
@@ -69,7 +71,7 @@ test-py:
 	echo "== pytest on $$($$venv/bin/python -V) ($$venv)"; \
 	$$venv/bin/python -m pip --disable-pip-version-check -q install -e ".[aio,httpx,requests]" -e ./emulator \
 		--group test --group release; \
-	$$venv/bin/python -m pytest -q -p no:cacheprovider -o addopts="" -ra --strict-markers -m "not soak"
+	$$venv/bin/python -m pytest -q -p no:cacheprovider -o addopts="" -ra --strict-markers -m "not soak" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-stamp
 	$(PY) bench/run.py

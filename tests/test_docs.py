@@ -1,6 +1,6 @@
 """Every Python example of the documentation site runs, as pasted, against a real local emulator.
 
-The pages are those under ``docs/`` and the emulator's own README (its PyPI description).
+The pages are those under ``docs/`` and the two PyPI descriptions (``README.pypi.md``, ``emulator/README.md``).
 
 The pages under ``docs/`` are written so that a reader can paste their examples, in order, into one script:
 a page's ``python`` blocks run here one after the other in one fresh namespace (``__name__ == "__main__"``),
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -89,7 +90,7 @@ def read_blocks(page: Path) -> list[Block]:
     return blocks
 
 
-PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "emulator" / "README.md"]
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.pypi.md", ROOT / "emulator" / "README.md"]
 BLOCKS = {page: read_blocks(page) for page in PAGES}
 RUN_PAGES = [page for page, blocks in BLOCKS.items() if any(block.marker is None for block in blocks)]
 PYTEST_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks if block.marker == "pytest"]
@@ -162,9 +163,13 @@ def test_pytest_examples_pass_under_pytest(tmp_path: Path) -> None:
     assert README_PYTEST_SOURCES, "the README has lost its pytest example"
     for number, source in enumerate(PYTEST_SOURCES):
         (tmp_path / f"test_docs_example_{number}.py").write_text(source, encoding="utf-8")
+    # The plugin is what installing acs-emulator registers (its pytest11 entry point). The subprocess loads
+    # that one plugin by the entry point's module and no other (hypothesis alone would take seconds to import).
+    (plugin,) = [ep for ep in importlib.metadata.entry_points(group="pytest11") if ep.name == "acs_emulator"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", plugin.value, str(tmp_path)],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -7,9 +7,10 @@ block promises; a block without a check fails, and so does a check whose block i
 The blocks run with ``exec`` as modules of their own, exactly as a script pasted from the README would: a
 top-level ``await`` or ``async with`` is the ``SyntaxError`` it would be there (issue 16). They run against a
 real ACS emulator on 127.0.0.1 (plain http, and an https one for the blocks written for
-``from_connection_string``). Blocks under the offline-development sections are complete scripts that start
-their own emulator; they run in a fresh ``__main__`` namespace with nothing provided, and the pytest example
-runs under pytest in a subprocess. For the other blocks, what the README leaves to the reader is
+``from_connection_string``). The blocks that start their own emulator (offline development, offline chat, the
+control plane, troubleshooting 401s) are complete scripts: they run in a fresh ``__main__`` namespace with
+nothing provided. The pytest example runs under pytest in ``tests/test_docs.py``, in one subprocess with the
+docs' own. For the other blocks, what the README leaves to the reader is
 provided here, and nothing else: the names it assumes (``fetch_token_from_my_server_for_user``, its async
 twin, ``entra_credential``, ``endpoint``, ``key_credential``, and ``CommunicationTokenCredential`` or
 ``credential`` for blocks that continue the one above them) are defined in the block's namespace, and its
@@ -618,6 +619,22 @@ def test_every_python_block_has_exactly_one_check() -> None:
     assert len(found) == len(set(found))
     assert sorted(found) == sorted(CHECKS), "README python blocks and CHECKS differ (a block added, moved or removed)"
     assert len(BLOCKS) == README_TEXT.count("```python")
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
+def test_every_python_block_compiles_as_a_script(block: Block) -> None:
+    # Issue 16: the asyncio example had a top-level `async with`, a SyntaxError once pasted into a script.
+    # Compiled as a plain module (no top-level-await flag), exactly as written, before any substitution.
+    compile(block.source, f"README.md:{block.line}", "exec", dont_inherit=True)
+    tree = ast.parse(block.source)
+    top_level_awaits = [
+        node
+        for statement in tree.body
+        if not isinstance(statement, (ast.AsyncFunctionDef, ast.FunctionDef, ast.ClassDef))
+        for node in ast.walk(statement)
+        if isinstance(node, (ast.Await, ast.AsyncWith, ast.AsyncFor))
+    ]
+    assert top_level_awaits == []
 
 
 def test_readme_opens_with_make_demo_and_make_test() -> None:

@@ -13,6 +13,7 @@ import random
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +26,10 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from acs_emulator import Emulator
 from acs_emulator._chaos import ChaosEngine, ChaosRule, parse_rules, shorthand_rules
+from acs_emulator._control import RequestLog, TokenLog
 from acs_emulator._control_client import ControlClient, EmulatorTarget
 from acs_emulator._errors import ApiError
+from acs_emulator._tokens import TokenIssuer
 from azure.communication.common import CommunicationTokenCredential
 from emulator_support import FakeClock
 
@@ -368,3 +371,22 @@ def test_parse_errors_are_api_errors_naming_the_field() -> None:
         parse_rules({"rules": [{"status": 503}, {"status": 503, "latency": float("inf")}]})
     assert caught.value.status == 400
     assert "rules[1].latency" in caught.value.message
+
+
+def test_the_request_log_and_the_token_log_are_bounded() -> None:
+    log = RequestLog(limit=3)
+    for index in range(5):
+        log.add({"time": 1_800_000_000.0 + index, "path": f"/{index}"})
+    assert [(e["id"], e["path"]) for e in log.entries()] == [(3, "/2"), (4, "/3"), (5, "/4")]
+    assert log.entries()[0]["time"] == "2027-01-15T08:00:02.000Z"
+    assert [e["id"] for e in log.entries(since=3, limit=1)] == [5]
+    log.clear()
+    log.add({"time": 0.0})
+    assert [e["id"] for e in log.entries()] == [6]
+
+    issuer = TokenIssuer(str(uuid.uuid4()))
+    tokens = TokenLog(limit=2)
+    issuer.on_issue = tokens.record
+    for iat in (100, 200, 300, 300):  # the last one comes from the issuer's cache
+        issuer.issue(skype_id="acs:x_y", scopes=["chat"], iat=iat, exp=iat + 60)
+    assert [claims["iat"] for claims in tokens.claims()] == [300, 300]

@@ -168,7 +168,8 @@ def test_the_verdict_names_the_failed_check(mistake: Mistake) -> None:
         "Host": host,
         mistake.date_header: date,
         "x-ms-content-sha256": b64_sha256(mistake.signed_body),
-        "Authorization": f"HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature={signature(key, signed)}",
+        "Authorization": "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature="
+        + signature(key, signed),
     }
     for name in mistake.drop:
         headers.pop(name)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
 import socket
 import sqlite3
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +49,9 @@ def _connect(port: int) -> socket.socket:
 
 @pytest.fixture
 def guarded() -> Iterator[Emulator]:
-    with Emulator(access_key=KEY, header_timeout=0.3, body_timeout=0.3, keepalive_timeout=0.3, max_connections=8) as emu:
+    with Emulator(
+        access_key=KEY, header_timeout=0.3, body_timeout=0.3, keepalive_timeout=0.3, max_connections=8
+    ) as emu:
         yield emu
         assert emu.unexpected_errors == 0
 
@@ -83,7 +87,7 @@ def test_a_half_sent_body_gets_408_and_the_connection_closes(guarded: Emulator) 
     with _connect(guarded.port) as sock:
         sock.sendall(
             b"POST /identities?api-version=2023-10-01 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"createTo"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"createTo'
         )
         sock.settimeout(10)
         response = b""
@@ -151,7 +155,9 @@ def test_a_lone_surrogate_in_custom_id_is_a_400(emulator: Emulator) -> None:
     assert reply.json()["error"]["target"] == "CustomId"
     # A surrogate pair written as escapes is a real character, and fine.
     paired = b'{"customId": "smile\\ud83d\\ude00"}'
-    assert send(emulator.port, "POST", f"/identities?api-version={PREVIEW}", paired, key=emulator.access_key).status == 201
+    assert (
+        send(emulator.port, "POST", f"/identities?api-version={PREVIEW}", paired, key=emulator.access_key).status == 201
+    )
     assert len(emulator._identity_rows()) == len(before) + 1
     assert emulator.unexpected_errors == 0
 
@@ -175,7 +181,9 @@ def test_revocation_survives_re_creation_by_an_entra_exchange() -> None:
 
         raw_id, old = exchange()
         clock.advance(5)
-        deleted = send(emu.port, "DELETE", f"/identities/{path_id(raw_id)}?api-version={VERSION}", key=emu.access_key, now=clock())
+        deleted = send(
+            emu.port, "DELETE", f"/identities/{path_id(raw_id)}?api-version={VERSION}", key=emu.access_key, now=clock()
+        )
         assert deleted.status == 204
         assert emu.is_token_revoked(old)
         clock.advance(5)
@@ -201,7 +209,9 @@ def test_a_corrupted_database_fails_start_naming_the_path(tmp_path: Path, capsys
     # From the command line: one line naming the path, exit 1.
     assert run_cli(_args("--database", str(garbage))) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and str(garbage) in err and "Traceback" not in err
+    assert err.count("\n") == 1
+    assert str(garbage) in err
+    assert "Traceback" not in err
     assert garbage.read_bytes() == content
 
 
@@ -266,14 +276,18 @@ def test_a_storage_failure_at_run_time_is_a_503(tmp_path: Path) -> None:
     ],
     ids=["missing folder", "a directory"],
 )
-def test_database_errors_name_the_path(tmp_path: Path, make: object, words: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_database_errors_name_the_path(
+    tmp_path: Path, make: object, words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = make(tmp_path)  # type: ignore[operator]
     with pytest.raises(StorageError, match=words) as raised:
         Emulator(database=path).start()
     assert str(path) in str(raised.value)
     assert run_cli(_args("--database", str(path))) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and str(path) in err and err.count("\n") == 1
+    assert re.match(r"(acs-emulator: )?error: ", err)
+    assert str(path) in err
+    assert err.count("\n") == 1
     assert "OperationalError" not in err
 
 
@@ -306,7 +320,57 @@ def _args(*argv: str) -> object:
 
 
 def test_timeouts_and_limits_are_validated() -> None:
-    for kwargs in ({"header_timeout": 0}, {"body_timeout": -1}, {"keepalive_timeout": float("inf")}, {"max_connections": 0}):
-        with pytest.raises(ValueError, match="header_timeout|body_timeout|keepalive_timeout|max_connections"):
+    for kwargs in (
+        {"header_timeout": 0},
+        {"body_timeout": -1},
+        {"keepalive_timeout": float("inf")},
+        {"max_connections": 0},
+    ):
+        with pytest.raises(ValueError, match=r"header_timeout|body_timeout|keepalive_timeout|max_connections"):
             Emulator(**kwargs)  # type: ignore[arg-type]
-    assert time.time() > 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_300_silent_sockets_under_a_256_descriptor_limit_lock_nobody_out() -> None:
+    """The attack as reported: 300 silent sockets against an emulator limited to 256 descriptors. The default
+    connection cap (half the limit) keeps accept() from ever failing with EMFILE, so a legitimate client is
+    served at once and nothing is logged as a traceback."""
+    import resource
+    import signal
+    import subprocess
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    env = {**os.environ, "ACS_EMULATOR_ACCESS_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "acs_emulator", "--port", "0", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=limit,
+    )
+    silent: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        banner = ""
+        for line in process.stdout:
+            banner += line
+            if line.startswith("Press Ctrl+C"):
+                break
+        port = int(re.search(r"^endpoint: +http://127\.0\.0\.1:(\d+)$", banner, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        silent = [_connect(port) for _ in range(300)]
+        reply = send(port, "POST", CREATE, {}, key=KEY)
+        assert reply.status == 201
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        for sock in silent:
+            sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err[-2000:]
+    assert "Traceback" not in err
+    assert len(err.splitlines()) < 10, err[-2000:]

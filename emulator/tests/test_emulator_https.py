@@ -37,7 +37,8 @@ def test_sync_official_client_from_connection_string_over_https() -> None:
         assert emu.endpoint.startswith("https://127.0.0.1:")
         assert emu.connection_string.startswith(f"endpoint={emu.endpoint}/;")
         bundle = emu.ca_bundle
-        assert bundle is not None and Path(bundle).read_text().startswith("-----BEGIN CERTIFICATE")
+        assert bundle is not None
+        assert Path(bundle).read_text().startswith("-----BEGIN CERTIFICATE")
         client = CommunicationIdentityClient.from_connection_string(
             emu.connection_string, connection_verify=emu.ca_bundle
         )
@@ -121,7 +122,8 @@ def test_cli_https_prints_the_ca_bundle_and_serves_tls(tmp_path: Path) -> None:
                 break
         endpoint = re.search(r"^endpoint: +(https://127\.0\.0\.1:\d+)$", banner, re.MULTILINE)
         bundle = re.search(r"^CA bundle: +(\S+)", banner, re.MULTILINE)
-        assert endpoint and bundle, banner
+        assert endpoint, banner
+        assert bundle, banner
         assert bundle.group(1) == str(tmp_path / "cli.sqlite.ca.pem")
         assert KEY not in banner
         context = ssl.create_default_context(cafile=bundle.group(1))
@@ -129,13 +131,13 @@ def test_cli_https_prints_the_ca_bundle_and_serves_tls(tmp_path: Path) -> None:
             assert reply.status == 200
             assert b'"keys"' in reply.read()
         with pytest.raises(urllib.error.URLError):
-            urllib.request.urlopen(endpoint.group(1) + "/.well-known/jwks.json", timeout=10)  # noqa: S310
+            urllib.request.urlopen(endpoint.group(1) + "/.well-known/jwks.json", timeout=10)
         client = CommunicationIdentityClient.from_connection_string(
             f"endpoint={endpoint.group(1)}/;accesskey={KEY}", connection_verify=bundle.group(1)
         )
         assert client.create_user().properties["id"].startswith("8:acs:")
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
+        _, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()

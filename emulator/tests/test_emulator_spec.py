@@ -74,10 +74,7 @@ def _pointer(*parts: str) -> str:
 def _documented_operations(version: str) -> set[tuple[str, str]]:
     document = json.loads(_document_for(version).read_text(encoding="utf-8"))
     return {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method != "parameters"
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method != "parameters"
     }
 
 
@@ -197,7 +194,10 @@ def _run_every_operation(call: Caller, version: str) -> None:
         assignment = {"principalType": "user", "clientIds": [CLIENT]}
         assert call(version, "teams_extension_assignment_get", path=key).status == 404
         assert call(version, "teams_extension_assignment_put", assignment, path=key).status == 201
-        assert call(version, "teams_extension_assignment_put", {"principalType": "resourceAccount"}, path=key).status == 200
+        assert (
+            call(version, "teams_extension_assignment_put", {"principalType": "resourceAccount"}, path=key).status
+            == 200
+        )
         assert call(version, "teams_extension_assignment_put", {"principalType": "robot"}, path=key).status == 400
         assert call(version, "teams_extension_assignment_get", path=key).status == 200
         assert call(version, "teams_extension_assignment_delete", path=key).status == 204
@@ -208,7 +208,10 @@ def _run_every_operation(call: Caller, version: str) -> None:
         body = {"principalType": "user", "tenantId": TENANT, "clientIds": [CLIENT]}
         assert call(version, "entra_assignment_get", path={"objectId": one}).status == 404
         assert call(version, "entra_assignment_put", body, path={"objectId": one}).status == 201
-        assert call(version, "entra_assignment_put", {**body, "principalType": "group"}, path={"objectId": one}).status == 200
+        assert (
+            call(version, "entra_assignment_put", {**body, "principalType": "group"}, path={"objectId": one}).status
+            == 200
+        )
         assert call(version, "entra_assignment_put", {"principalType": "user"}, path={"objectId": one}).status == 400
         assert call(version, "entra_assignment_get", path={"objectId": one}).status == 200
         assert call(version, "entra_assignments_update", {two: {**body, "principalType": "tenant"}}).status == 200
@@ -286,18 +289,25 @@ def test_every_answer_validates_against_the_spec(answers: list[Answer], version:
 def test_errors_follow_the_service_shape(answers: list[Answer]) -> None:
     errors = [json.loads(a.body)["error"] for a in answers if a.status >= 400]
     expires = [e for e in errors if e.get("target") == "ExpiresInMinutes"]
-    assert expires and all(
+    assert expires
+    assert all(
         e["message"] == "ExpiresInMinutes value 1441 is invalid. Value must be within the [60, 1440] interval."
         for e in expires
     )
-    assert any(e == {"code": "ValidationError", "message": "Scopes: The Scopes field is required.", "target": "Scopes"} for e in errors)
+    assert any(
+        e == {"code": "ValidationError", "message": "Scopes: The Scopes field is required.", "target": "Scopes"}
+        for e in errors
+    )
     assert any(
         e == {"code": "ValidationError", "message": "AAD application is not the expected one.", "target": "appId"}
         for e in errors
     )
-    assert any(e["code"] == "InvalidAccessToken" and e["message"] == "Provided access token is not valid." for e in errors)
+    assert any(
+        e["code"] == "InvalidAccessToken" and e["message"] == "Provided access token is not valid." for e in errors
+    )
     denied = [e for e in errors if e["code"] == "Denied"]
-    assert denied and all({"stringToSign", "contentHash", "host"} <= set(e["innererror"]) for e in denied)
+    assert denied
+    assert all({"stringToSign", "contentHash", "host"} <= set(e["innererror"]) for e in denied)
     # No codes of our own where the service uses ValidationError.
     assert not {e["code"] for e in errors} & {"AppIdMismatch", "UserIdMismatch"}
 
@@ -324,7 +334,9 @@ def test_the_oracle_rejects_what_the_service_would_not_send() -> None:
     assert _undeclared({**good, "extra": 1}, ref, REGISTRY.resolver()) == ["/extra"]
     _, error_ref = _response_schema("2023-10-01", "POST", "/identities", 400) or ("", {})
     errors = jsonschema.Draft4Validator(error_ref, registry=REGISTRY)
-    assert errors.is_valid({"error": {"code": "c", "message": "m", "innererror": {"code": "c", "message": "m", "x": 1}}})
+    assert errors.is_valid(
+        {"error": {"code": "c", "message": "m", "innererror": {"code": "c", "message": "m", "x": 1}}}
+    )
     assert not errors.is_valid({"error": {"code": "c", "message": "m", "innererror": {"stringToSign": "s"}}})
     assert not errors.is_valid({"error": {"code": "c"}})
     _, created = _response_schema("2025-06-30", "POST", "/identities", 201) or ("", {})

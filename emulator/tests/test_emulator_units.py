@@ -188,7 +188,7 @@ def test_a_failure_after_opening_the_database_closes_it(monkeypatch: pytest.Monk
     assert closed == [True]
 
 
-# --- exchange tokens are read by PyJWT (signature not verified) --------------------------------- ------------------------------------------------
+# --- exchange tokens are read by PyJWT (signature not verified) ---------------------------------
 
 _TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _CLAIMS = {"tid": _TENANT, "oid": "0b3f2b39-3c21-4f3c-9a4f-6f0b1b2c3d4e", "exp": NOW + 3600, "n": "~~~???>>>"}
@@ -246,7 +246,10 @@ def test_exchange_tokens_are_accepted_exactly_when_pyjwt_reads_them(name: str) -
             unverified_claims(token, "Entra ID")
         assert (raised.value.status, raised.value.code) == (401, "InvalidAccessToken")
         assert raised.value.message == "Provided access token is not valid."
-        assert raised.value.innererror == {"code": "InvalidAccessToken", "message": "The Entra ID token is not a valid JWT."}
+        assert raised.value.innererror == {
+            "code": "InvalidAccessToken",
+            "message": "The Entra ID token is not a valid JWT.",
+        }
     else:
         assert unverified_claims(token, "Entra ID") == expected == _CLAIMS
 
@@ -257,8 +260,18 @@ def test_the_emulator_imports_no_private_library_module() -> None:
 
     package = Path(acs_emulator.__file__).parent
     identity_modules = [
-        "__init__", "_app", "_auth", "_cli", "_errors", "_server", "_store", "_timestamps", "_tls", "_tokens",
-        "_validation", "_versions",
+        "__init__",
+        "_app",
+        "_auth",
+        "_cli",
+        "_errors",
+        "_server",
+        "_store",
+        "_timestamps",
+        "_tls",
+        "_tokens",
+        "_validation",
+        "_versions",
     ]
     offenders = [
         f"{path.name}: {line.strip()}"

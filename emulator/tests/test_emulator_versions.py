@@ -51,11 +51,17 @@ def test_operations_a_version_lacks_are_refused_as_the_service_does(strict: Emul
 
 def test_client_request_id_is_echoed_on_every_answer(strict: Emulator) -> None:
     for target in (f"/identities?api-version={VERSION}", "/identities?api-version=1999-01-01", "/nothing"):
-        reply = send(strict.port, "POST", target, {}, key=strict.access_key, headers={"x-ms-client-request-id": "abc-1"})
+        reply = send(
+            strict.port, "POST", target, {}, key=strict.access_key, headers={"x-ms-client-request-id": "abc-1"}
+        )
         assert reply.headers["x-ms-client-request-id"] == "abc-1"
         assert reply.headers["MS-CV"]
     too_long = send(
-        strict.port, "POST", f"/identities?api-version={VERSION}", {}, key=strict.access_key,
+        strict.port,
+        "POST",
+        f"/identities?api-version={VERSION}",
+        {},
+        key=strict.access_key,
         headers={"x-ms-client-request-id": "x" * 300},
     )
     assert "x-ms-client-request-id" not in too_long.headers

@@ -179,7 +179,8 @@ def test_the_chaos_form_makes_the_next_request_fail_and_the_log_shows_it_live(pa
     assert row is not None
     assert "chaos" in row.inner_text()
     page.wait_for_selector('#chaos-table tr.rule td:nth-child(8):text-is("0")')
-    assert _identity(emu, retry_total=0).create_user().properties["id"]
+    spent = _identity(emu, retry_total=0).create_user().properties["id"]
+    page.wait_for_selector(f'#identities-table tr.identity[data-id="{spent}"]')
 
     # A bad rule is refused with the emulator's message, and the rules stay as they were.
     form.locator('input[name="path"]').fill("identities")

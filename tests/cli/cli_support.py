@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 CONNECTION_STRING_ENV = "AZURE_COMMUNICATION_CONNECTION_STRING"
@@ -14,6 +15,24 @@ CONNECTION_STRING_ENV = "AZURE_COMMUNICATION_CONNECTION_STRING"
 # A syntactically valid connection string for commands that sign without sending (nothing listens there).
 FAKE_KEY = base64.b64encode(b"a test key that is 32 bytes long").decode("ascii")
 FAKE_CONNECTION_STRING = f"endpoint=https://contoso.communication.azure.com/;accesskey={FAKE_KEY}"
+
+
+# The demo's examples (``acs-common demo --help``), each run once for the whole package (the ``demo_runs``
+# fixture): the demo tests read their transcripts and the help-examples test their exit codes. Two run as
+# subprocesses and one in-process, all at the same time: the demo mostly waits for tokens to age, so together
+# they take about as long as one.
+DEFAULT_DEMO = ("demo",)
+SHORT_DEMO = ("demo", "--token-seconds", "4", "--refreshes", "3")
+RESOURCE_DEMO = ("demo", "-c", "-")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished CLI run."""
+
+    code: int
+    out: str
+    err: str
 
 
 def b64url(data: bytes) -> str:

@@ -1,12 +1,17 @@
-"""Fixtures for the CLI tests: a shared in-process emulator and a clean environment."""
+"""Fixtures for the CLI tests: a shared in-process emulator, a clean environment, and the demo's runs."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cli_support import CONNECTION_STRING_ENV
+from cli_support import CONNECTION_STRING_ENV, DEFAULT_DEMO, RESOURCE_DEMO, SHORT_DEMO, Run, cli_env
 
 
 @pytest.fixture(scope="package")
@@ -16,6 +21,50 @@ def emulator() -> Iterator[Any]:
 
     with Emulator(allow_short_tokens=True) as running:
         yield running
+
+
+@pytest.fixture(scope="package")
+def demo_runs(emulator: Any) -> dict[tuple[str, ...], Run]:
+    """The three demo examples, keyed by their arguments (``RESOURCE_DEMO`` reads the emulator's string)."""
+    from azure.communication.common._cli import main
+
+    def start(args: tuple[str, ...]) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "azure.communication.common", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+
+    processes = {DEFAULT_DEMO: start(DEFAULT_DEMO), RESOURCE_DEMO: start(RESOURCE_DEMO)}
+    stdin = {RESOURCE_DEMO: emulator.connection_string + "\n"}
+    outputs: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def communicate(args: tuple[str, ...]) -> None:
+        # A generous bound on a run that takes about 20 s: it only ends a hung demo.
+        outputs[args] = processes[args].communicate(stdin.get(args, ""), timeout=120)
+
+    readers = [threading.Thread(target=communicate, args=(args,)) for args in processes]
+    runs: dict[tuple[str, ...], Run] = {}
+    try:
+        for reader in readers:
+            reader.start()
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(SHORT_DEMO))
+        runs[SHORT_DEMO] = Run(code, out.getvalue(), err.getvalue())
+        for reader in readers:
+            reader.join()
+        for args, process in processes.items():
+            runs[args] = Run(process.returncode, *outputs[args])
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return runs
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -297,3 +298,86 @@ async def test_async_entra_mode_with_the_real_exchanger(
     ]
     with pytest.raises(RuntimeError, match="closed"):
         await credential.get_token()
+
+
+# -- Entra mode prefers get_token_info; the async exchange follows the credential to a new event loop ------
+
+
+class _InfoOnlyEntraCredential:
+    """A SupportsTokenInfo credential without get_token (as azure-core's bearer policy accepts)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        self.calls += 1
+        return AccessTokenInfo("entra-info-token", int(EPOCH + HOUR))
+
+
+class _BothEntraCredential(_InfoOnlyEntraCredential):
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise AssertionError("get_token_info is preferred")
+
+
+class _AsyncInfoOnlyEntraCredential:
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo("async-entra-info-token", int(EPOCH + HOUR))
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise AssertionError("get_token_info is preferred")
+
+
+@pytest.mark.parametrize("entra_class", [_InfoOnlyEntraCredential, _BothEntraCredential])
+def test_entra_mode_prefers_get_token_info(
+    exchange_server: tuple[str, type[_ExchangeHandler]], clock: FakeClock, entra_class: type[Any]
+) -> None:
+    url, handler = exchange_server
+    entra = entra_class()
+    with CommunicationTokenCredential(resource_endpoint=url, token_credential=entra, _clock=clock) as credential:
+        assert credential.get_token().token == make_jwt(EPOCH + HOUR)
+    assert entra.calls == 1
+    assert [authorization for _, authorization, _ in handler.requests] == ["Bearer entra-info-token"]
+
+
+async def test_async_entra_mode_prefers_get_token_info(
+    exchange_server: tuple[str, type[_ExchangeHandler]], clock: FakeClock
+) -> None:
+    url, handler = exchange_server
+    async with AsyncCredential(
+        resource_endpoint=url, token_credential=_AsyncInfoOnlyEntraCredential(), _clock=clock
+    ) as credential:
+        assert (await credential.get_token()).token == make_jwt(EPOCH + HOUR)
+    assert [authorization for _, authorization, _ in handler.requests] == ["Bearer async-entra-info-token"]
+
+
+def test_entra_credential_without_either_method_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="get_token_info or get_token"):
+        CommunicationTokenCredential(resource_endpoint="https://contoso.communication.azure.com", token_credential=1)
+
+
+def test_caller_supplied_aiohttp_transport_follows_the_credential_to_the_next_asyncio_run(
+    exchange_server: tuple[str, type[_ExchangeHandler]], clock: FakeClock
+) -> None:
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    url, handler = exchange_server
+    transport = AioHttpTransport()
+    # What the exchanger relies on in azure-core's AioHttpTransport (pinned: a rename fails here first).
+    assert {"session", "_session_owner", "_has_been_opened"} <= set(vars(transport))
+    credential = AsyncCredential(
+        resource_endpoint=url, token_credential=_AsyncEntraCredential(), transport=transport, _clock=clock
+    )
+
+    async def use() -> str:
+        return (await credential.get_token()).token  # type: ignore[no-any-return]
+
+    assert asyncio.run(use()) == make_jwt(EPOCH + HOUR)
+    clock.advance(HOUR - 100)  # in the refresh window: the second run exchanges again, on its own loop
+    assert asyncio.run(use()) == make_jwt(EPOCH + HOUR)  # was "Event loop is closed"
+    assert len(handler.requests) == 2
+
+    async def close() -> None:
+        await credential.close()
+
+    asyncio.run(close())
+    assert transport.session is None

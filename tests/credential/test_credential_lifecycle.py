@@ -121,7 +121,8 @@ def test_core_deadline_abandons_the_attempt_and_a_late_token_still_counts() -> N
     state, _ = lc.step(_state(), lc.Begin(attempt), EPOCH, 0.0)
     state, effects = lc.step(state, lc.Expire(attempt), EPOCH, 60.0)
     resolve = next(e for e in effects if isinstance(e, lc.Resolve))
-    assert resolve.abandoned and isinstance(resolve.error, TimeoutError)
+    assert resolve.abandoned
+    assert isinstance(resolve.error, TimeoutError)
     assert "refresh_timeout (60 s)" in str(resolve.error)
     assert any(isinstance(e, lc.Log) and e.level == logging.WARNING for e in effects)
     assert state.attempt is None  # no longer in flight: the next caller starts a new attempt
@@ -135,7 +136,8 @@ def test_core_a_caller_past_the_deadline_abandons_the_attempt_itself() -> None:
     first, second = lc.Attempt(), lc.Attempt()
     state, _ = lc.step(_state(), lc.Begin(first), EPOCH, 0.0)
     state, effects = lc.step(state, lc.Begin(second), EPOCH, 60.0)
-    assert isinstance(effects[0], lc.Resolve) and effects[0].attempt is first
+    assert isinstance(effects[0], lc.Resolve)
+    assert effects[0].attempt is first
     assert effects[-1] == lc.Run(second)
     assert state.attempt is second
 
@@ -192,22 +194,24 @@ async def test_refresh_task_cancelled_before_its_first_step_does_not_wedge(clock
 # -- 2. threads: an interrupt at any point between starting an attempt and the refresher call ---------------
 
 
-def _interrupt_at_line(credential: Any, line: int) -> bool:
-    """Run ``get_token`` raising ``KeyboardInterrupt`` at the ``line``-th line executed in the library while
-    an attempt is in flight; ``False`` when the call ran fewer lines than that."""
+def _interrupt_at_call(credential: Any, call: int) -> bool:
+    """Run ``get_token`` raising ``KeyboardInterrupt`` on entry to the ``call``-th library function called
+    while an attempt is in flight (function entry is where CPython delivers signals); ``False`` when the
+    call made fewer calls than that."""
     fired = [False]
     seen = [0]
 
-    def local(frame: types.FrameType, event: str, arg: Any) -> Any:
-        if event == "line" and not fired[0] and in_flight(credential) is not None:
-            if seen[0] == line:
+    def tracer(frame: types.FrameType, event: str, arg: Any) -> None:
+        if (
+            event == "call"
+            and not fired[0]
+            and frame.f_code.co_filename.startswith(LIBRARY)
+            and in_flight(credential) is not None
+        ):
+            if seen[0] == call:
                 fired[0] = True
                 raise KeyboardInterrupt
             seen[0] += 1
-        return local
-
-    def tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
-        return local if frame.f_code.co_filename.startswith(LIBRARY) else None
 
     previous = sys.gettrace()
     sys.settrace(tracer)
@@ -222,15 +226,15 @@ def _interrupt_at_line(credential: Any, line: int) -> bool:
 
 def test_keyboard_interrupt_anywhere_in_an_attempt_never_leaves_it_in_flight(clock: FakeClock) -> None:
     token = make_jwt(EPOCH + HOUR)
-    for line in itertools.count():
+    for call in itertools.count():
         credential = CommunicationTokenCredential(token_refresher=lambda: token, _clock=clock)
-        if not _interrupt_at_line(credential, line):
+        if not _interrupt_at_call(credential, call):
             break
-        assert in_flight(credential) is None, f"attempt left in flight by an interrupt at line {line}"
+        assert in_flight(credential) is None, f"attempt left in flight by an interrupt at call {call}"
         finished, result = _in_thread(credential.get_token)
-        assert finished, f"wedged by an interrupt at line {line}"
+        assert finished, f"wedged by an interrupt at call {call}"
         assert result.token == token
-    assert line > 5  # the test did walk the attempt's lines
+    assert call > 3  # the test did walk the attempt's calls
 
 
 # -- 3. gaps, retries and back-off run on the monotonic clock ----------------------------------------------
@@ -392,14 +396,24 @@ def test_a_waiter_gets_timeout_error_and_a_new_attempt_may_start(
     clock: FakeClock, scheduler: ManualScheduler, caplog: pytest.LogCaptureFixture
 ) -> None:
     late, fresh = make_jwt(EPOCH + 3 * HOUR), make_jwt(EPOCH + 2 * HOUR)
-    hung = Gate(late, fresh)
+    entered, release = threading.Event(), threading.Event()
+    calls = [0]
+
+    def refresher() -> str:
+        calls[0] += 1
+        if calls[0] == 1:  # the first call hangs until released
+            entered.set()
+            assert release.wait(10)
+            return late
+        return fresh
+
     credential = CommunicationTokenCredential(
-        token_refresher=hung, _clock=clock, _scheduler=scheduler, refresh_timeout=30
+        token_refresher=refresher, _clock=clock, _scheduler=scheduler, refresh_timeout=30
     )
     runner = ThreadPoolExecutor(2)
     try:
         first = runner.submit(credential.get_token)  # runs the refresher on its own thread, which hangs
-        assert hung.entered.wait(10)
+        assert entered.wait(10)
         waiter = runner.submit(credential.get_token)
         _wait_for(lambda: credential._cond is not None and len(credential._cond._waiters) == 1)  # type: ignore[attr-defined]
         clock.advance(30)
@@ -410,17 +424,15 @@ def test_a_waiter_gets_timeout_error_and_a_new_attempt_may_start(
         assert any("did not complete within refresh_timeout" in r.getMessage() for r in caplog.records)
         # The abandoned call no longer counts as in flight: this caller starts a new one.
         assert in_flight(credential) is None
-        hung.entered.clear()
-        second = runner.submit(credential.get_token)
-        assert hung.entered.wait(10)
-        assert hung.calls == 2
-        hung.release.set()
-        tokens = {first.result(10).token, second.result(10).token}
-        assert tokens == {late, fresh}
-        # The late result of the abandoned call lives longer than the other one: it is kept.
+        assert credential.get_token().token == fresh
+        assert calls[0] == 2
+        release.set()
+        # The thread that ran the abandoned call returns when it does; its late token lives longer than the
+        # cached one, so it is kept.
+        assert first.result(10).token == late
         assert credential.get_token().token == late
     finally:
-        hung.release.set()
+        release.set()
         runner.shutdown(wait=True)
 
 
@@ -597,46 +609,53 @@ async def test_cancelled_close_still_closes_the_exchanger(clock: FakeClock) -> N
 # -- 10. no refresher call starts after close() returned ---------------------------------------------------
 
 
+def _close_at_line(clock: FakeClock, line: int) -> tuple[bool, list[bool]]:
+    """Run ``get_token`` calling ``close()`` at the ``line``-th line the library runs (without its lock held)
+    while an attempt is in flight; ``(closed, [whether close() had returned, for each refresher call])``."""
+    closed_at: list[bool] = []
+    called_after_close: list[bool] = []
+
+    def refresher() -> str:
+        called_after_close.append(bool(closed_at))
+        return make_jwt(EPOCH + HOUR)
+
+    credential = CommunicationTokenCredential(token_refresher=refresher, _clock=clock)
+    seen = [0]
+
+    def local(frame: types.FrameType, event: str, arg: Any) -> Any:
+        lock = credential._lock
+        if (
+            event == "line"
+            and not closed_at
+            and in_flight(credential) is not None
+            and not (lock is not None and lock.locked())
+        ):
+            if seen[0] == line:
+                credential.close()
+                closed_at.append(True)
+            seen[0] += 1
+        return local
+
+    def tracer(frame: types.FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code.co_filename.startswith(LIBRARY) else None
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        credential.get_token()
+    except RuntimeError:
+        pass  # closed
+    finally:
+        sys.settrace(previous)
+    return bool(closed_at), called_after_close
+
+
 def test_no_refresher_call_starts_after_close_returned(clock: FakeClock) -> None:
     # close() is injected at every line the library runs (without its lock held) between publishing the
     # attempt and calling the refresher; the refresher must then never run.
     for line in itertools.count():
-        closed_at: list[bool] = []
-        called_after_close: list[bool] = []
-
-        def refresher() -> str:
-            called_after_close.append(bool(closed_at))
-            return make_jwt(EPOCH + HOUR)
-
-        credential = CommunicationTokenCredential(token_refresher=refresher, _clock=clock)
-        seen = [0]
-
-        def local(frame: types.FrameType, event: str, arg: Any, credential: Any = credential) -> Any:
-            lock = credential._lock
-            if (
-                event == "line"
-                and not closed_at
-                and in_flight(credential) is not None
-                and not (lock is not None and lock.locked())
-            ):
-                if seen[0] == line:
-                    credential.close()
-                    closed_at.append(True)
-                seen[0] += 1
-            return local
-
-        def tracer(frame: types.FrameType, event: str, arg: Any, local: Any = local) -> Any:
-            return local if frame.f_code.co_filename.startswith(LIBRARY) else None
-
-        previous = sys.gettrace()
-        sys.settrace(tracer)
-        try:
-            credential.get_token()
-        except RuntimeError:
-            pass  # closed
-        finally:
-            sys.settrace(previous)
-        if not closed_at:
+        closed, called_after_close = _close_at_line(clock, line)
+        if not closed:
             break
         assert called_after_close in ([], [False]), f"refresher called after close() (line {line})"
     assert line > 0

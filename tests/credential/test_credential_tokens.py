@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
+from hypothesis import given
+from hypothesis import strategies as st
 from token_credential_helpers import EPOCH, Flavor, b64url, make_jwt
 
 from azure.communication.common._cli import main as cli_main
@@ -104,6 +106,7 @@ def test_not_a_jwt_is_a_value_error_that_never_quotes_the_token(token: str, reas
     assert reason in str(info.value)
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
+    assert info.value.__context__ is None
 
 
 def test_decoders_reject_non_strings() -> None:
@@ -457,7 +460,7 @@ def test_a_bad_timestamp_is_not_quoted_and_not_chained() -> None:
         normalize_token(AccessToken("tok", f"2026-13-02T20:16:31Z {SECRET}"), EPOCH)  # type: ignore[arg-type]
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
-    assert info.value.__suppress_context__
+    assert info.value.__context__ is None
 
 
 def test_a_token_that_never_expires_is_published_far_in_the_future() -> None:
@@ -558,3 +561,26 @@ def test_undecodable_interval_must_be_positive_and_finite(value: object, error: 
 def test_undecodable_interval_accepts_numbers() -> None:
     assert check_undecodable_interval(1) == 1.0
     assert check_undecodable_interval(0.25) == 0.25
+
+
+@pytest.mark.usefixtures("fresh_opaque_notice")
+def test_json_that_is_not_an_identity_response_stays_opaque() -> None:
+    for text in ('["token", "x"]', '{"token": 5}', '{"accessToken": {"token": 5}}'):
+        assert normalize_token(text, EPOCH).expires_on == EPOCH + OPAQUE_TOKEN_LIFETIME
+
+
+def test_edge_numbers_and_types_of_the_reader_and_normaliser() -> None:
+    with pytest.raises(ValueError, match="within float range"):
+        normalize_token(AccessToken("tok", 10**400), EPOCH)
+    with pytest.raises(TypeError, match="must be a str"):
+        decode_jwt_header(7)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="found 2 segments"):
+        decode_jwt_header("a.b")
+
+
+@given(st.floats(min_value=0, max_value=4e9, allow_nan=False).map(lambda x: round(x, 6)))
+def test_any_acs_timestamp_the_library_writes_reads_back_through_an_access_token(seconds: float) -> None:
+    from azure.communication.common._timestamps import format_timestamp
+
+    parsed = normalize_token(AccessToken(SECRET, format_timestamp(seconds)), EPOCH)  # type: ignore[arg-type]
+    assert parsed.expires_on == pytest.approx(seconds, abs=1e-6)

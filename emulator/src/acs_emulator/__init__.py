@@ -38,8 +38,9 @@ A failed HMAC check is a 401 whose ``error.innererror`` holds the ``stringToSign
 
 Limitations (it is an emulator): the signatures of Teams and Entra ID tokens given to the exchange
 routes are not verified (only their claims are read, with PyJWT: ``appid``/``azp``, ``oid``, ``tid``,
-``exp``); assignments are stored and served but do not gate the exchanges; the token-signing key is new for every ``Emulator`` object, so tokens from a previous run do not validate;
-with a database file the access key is not stored (pass the same key again). The one place the
+``exp``); assignments are stored and served but do not gate the exchanges; the token-signing key is new
+for every ``Emulator`` object, so tokens from a previous run do not validate; with a database file the
+access key is not stored (pass the same key again). The one place the
 emulator's generated key is printed is the CLI's start-up banner, because the user asked for it.
 Fault injection (``latency``, ``fail_rate``, ``retry_after``) applies to every route but the JWKS.
 """

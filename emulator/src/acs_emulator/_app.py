@@ -89,9 +89,13 @@ if isinstance(_SEEN_KEYS, set):  # pragma: no branch - aiohttp >= 3.14
     _SEEN_KEYS.update({"auth", "operation"})
 
 
+# MS-CV values only correlate logs; a seeded PRNG avoids a getrandom() system call per response.
+_CV_RANDOM = random.Random(os.urandom(16))
+
+
 def _correlation_vector() -> str:
     # MS-CV: a base64 correlation vector and an increment, as the service sends (``Zr4s...Q.0``).
-    return base64.b64encode(os.urandom(16)).decode("ascii").rstrip("=") + ".0"
+    return base64.b64encode(_CV_RANDOM.getrandbits(128).to_bytes(16, "big")).decode("ascii").rstrip("=") + ".0"
 
 
 def _json(status: int, payload: dict[str, Any]) -> web.Response:
@@ -281,6 +285,9 @@ class IdentityService:
 
     async def _read(self, request: web.Request) -> bytes:
         """The request body, or a 408 (and a closed connection) when it does not arrive in time."""
+        if request.content.is_eof():
+            # Already received in full (the usual case for small bodies): no timer, no extra task.
+            return await request.read()
         try:
             return await asyncio.wait_for(request.read(), self._settings.body_timeout)
         except asyncio.TimeoutError:

@@ -292,7 +292,7 @@ class ChatService:
         """``GET /chat/threads``: the caller's threads, paged (``maxPageSize``, ``startTime``)."""
         caller, version = self._authenticate(request)
         limit = parse_page_size(request.query.getall("maxPageSize", []))
-        state = decode_cursor(request.query.getall("syncState", []), ("on", "id", "since"))
+        state = decode_cursor(request.query.getall("syncState", []), {"on": float, "id": str, "since": float})
         if state is not None:
             since, after = float(state["since"]), (float(state["on"]), str(state["id"]))
         else:
@@ -355,10 +355,11 @@ class ChatService:
         caller, version = self._authenticate(request)
         thread_id = self._thread_id(request)
         limit = parse_page_size(request.query.getall("maxPageSize", []))
-        state = decode_cursor(request.query.getall("syncState", []), ("before", "since"))
+        state = decode_cursor(request.query.getall("syncState", []), {"before": float, "since": float})
         if state is not None:
             since: float | None = float(state["since"])
-            before: int | None = int(state["before"])
+            # Clamped: a forged cursor must not overflow SQLite's 64-bit integers.
+            before: int | None = int(max(0.0, min(float(state["before"]), 2.0**62)))
         else:
             since, before = parse_start_time(request.query.getall("startTime", [])), None
         messages = await self._db(

@@ -254,32 +254,22 @@ class ChatTables:
         if verdict is not None:
             raise CallerRefused(verdict)
 
-    def _thread_row(self, thread_id: str) -> tuple[Any, ...]:
-        row = self._db.execute(
-            "SELECT id, topic, created_on, created_by, metadata, retention, last_seq, last_message_id "
-            "FROM chat_threads WHERE id = ?",
-            (thread_id,),
-        ).fetchone()
-        if row is None:
-            raise _not_found("chat thread", "chatThreadId")
-        return tuple(row)
-
-    def _membership(self, thread_id: str, raw_id: str) -> tuple[float, float | None] | None:
-        row = self._db.execute(
-            "SELECT joined_on, share_history_time FROM chat_participants WHERE thread_id = ? AND raw_id = ?",
-            (thread_id, raw_id),
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
     def _enter(self, caller: Caller, thread_id: str) -> tuple[tuple[Any, ...], float]:
         """Check the caller and their membership; return the thread row and when their history starts."""
         self._check_caller(caller)
-        thread = self._thread_row(thread_id)
-        membership = self._membership(thread_id, caller.raw_id)
-        if membership is None:
+        # One statement for the thread and the caller's membership: this runs before every operation.
+        row = self._db.execute(
+            "SELECT t.id, t.topic, t.created_on, t.created_by, t.metadata, t.retention, t.last_seq, "
+            "t.last_message_id, p.joined_on, p.share_history_time FROM chat_threads t LEFT JOIN chat_participants p "
+            "ON p.thread_id = t.id AND p.raw_id = ? WHERE t.id = ?",
+            (caller.raw_id, thread_id),
+        ).fetchone()
+        if row is None:
+            raise _not_found("chat thread", "chatThreadId")
+        joined_on, share_from = row[8], row[9]
+        if joined_on is None:
             raise _forbidden("The caller is not a participant of this chat thread.")
-        joined_on, share_from = membership
-        return thread, joined_on if share_from is None else min(share_from, joined_on)
+        return tuple(row[:8]), joined_on if share_from is None else min(share_from, joined_on)
 
     @staticmethod
     def _thread_record(row: Sequence[Any]) -> ThreadRecord:
@@ -300,12 +290,17 @@ class ChatTables:
         participants: list[dict[str, Any]] | None = None,
         initiator: str | None = None,
         metadata: dict[str, str] | None = None,
+        last: tuple[int, int] | None = None,
     ) -> int:
+        """Write one message; ``last`` is the thread's ``(last_seq, last_message_id)`` when the caller has it."""
         last_seq: int
         last_id: int
-        last_seq, last_id = self._db.execute(
-            "SELECT last_seq, last_message_id FROM chat_threads WHERE id = ?", (thread_id,)
-        ).fetchone()
+        if last is None:
+            last = self._db.execute(
+                "SELECT last_seq, last_message_id FROM chat_threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+            assert last is not None
+        last_seq, last_id = last
         message_id = max(int(now * 1000), last_id + 1)
         # The id is the creation time in whole milliseconds, bumped to stay unique; the time itself is
         # kept exact so that a message is never older than the membership it was written after.
@@ -475,12 +470,14 @@ class ChatTables:
 
     def send_message(self, caller: Caller, thread_id: str, request: SendMessage, now: float) -> int:
         """Append a message from the caller; return its id."""
-        self._enter(caller, thread_id)
+        # Checked inside the transaction: the counters read with the thread cannot go stale before the write.
         with self._transaction():
+            thread, _ = self._enter(caller, thread_id)
             return self._append(
                 thread_id,
                 now,
                 request.type,
+                last=(thread[6], thread[7]),
                 sender=caller.raw_id,
                 sender_display_name=request.sender_display_name,
                 message=request.content,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -117,7 +118,8 @@ def check_thread_id(raw: str) -> str:
 
 def check_message_id(raw: str) -> int:
     """Return a message id (decimal digits: the milliseconds it was created at) as an integer; a 400 otherwise."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+    # 18 digits: every such id fits SQLite's 64-bit integers (ours are 13-digit millisecond times).
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise _bad(f"The chat message id is not valid (length {len(raw)}).", "chatMessageId", "InvalidMessageId")
     return int(raw)
 
@@ -127,7 +129,7 @@ def parse_page_size(values: Sequence[str]) -> int:
     if not values:
         return DEFAULT_PAGE_SIZE
     raw = values[-1]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise _bad(f"maxPageSize must be an integer from 1 to {MAX_PAGE_SIZE}.", "maxPageSize")
     return int(raw)
 
@@ -157,19 +159,22 @@ def encode_cursor(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).rstrip(b"=").decode()
 
 
-def decode_cursor(values: Sequence[str], keys: Sequence[str]) -> dict[str, Any] | None:
-    """Read a ``syncState`` written by :func:`encode_cursor`; it must hold numbers or strings at ``keys``."""
+def decode_cursor(values: Sequence[str], keys: Mapping[str, type]) -> dict[str, Any] | None:
+    """Read a ``syncState`` written by :func:`encode_cursor`; ``keys`` maps each key to its type (float or str)."""
     if not values:
         return None
     raw = values[-1]
     try:
         state = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise _bad("syncState is not a value this service returned.", "syncState") from None
-    if not isinstance(state, dict) or any(
-        not isinstance(state.get(key), (int, float, str)) or isinstance(state.get(key), bool) for key in keys
-    ):
+    if not isinstance(state, dict):
         raise _bad("syncState is not a value this service returned.", "syncState")
+    for key, kind in keys.items():
+        value = state.get(key)
+        numeric = kind is float and isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (numeric and math.isfinite(value)) and not (kind is str and isinstance(value, str)):
+            raise _bad("syncState is not a value this service returned.", "syncState")
     return state
 
 

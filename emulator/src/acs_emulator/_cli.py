@@ -158,18 +158,20 @@ def run_cli(args: argparse.Namespace) -> int:
                 loose=args.loose,
             )
         except (TypeError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            prog = getattr(args, "prog", "acs-emulator")  # acs-common emulator names itself
+            print(f"{prog}: error: {exc} (see '{prog} --help')", file=sys.stderr)
             return 2
         try:
             asyncio.run(_serve_until_signalled(emulator, sys.stdout))
         except StorageError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{getattr(args, 'prog', 'acs-emulator')}: error: {exc}", file=sys.stderr)
             return 1
         except ValueError as exc:  # the CA files beside the database cannot be read
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"{getattr(args, 'prog', 'acs-emulator')}: error: {exc}", file=sys.stderr)
             return 1
         except OSError as exc:
-            print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            prog = getattr(args, "prog", "acs-emulator")  # acs-common emulator names itself
+            print(f"{prog}: error: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
             return 1
         print("ACS Identity emulator stopped.", file=sys.stdout, flush=True)
         return 0

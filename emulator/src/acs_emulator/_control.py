@@ -93,7 +93,7 @@ class RequestLog:
         self._lock = threading.Lock()
 
     def add(self, entry: dict[str, Any]) -> None:
-        """Append one entry, giving it the next ``id`` (ids keep growing across :meth:`clear`)."""
+        """Append one entry (its ``time`` in POSIX seconds), giving it the next ``id`` (ids survive :meth:`clear`)."""
         with self._lock:
             entry["id"] = self._next_id
             self._next_id += 1
@@ -103,7 +103,10 @@ class RequestLog:
         """The entries with an id above ``since``, oldest first; with ``limit``, only the newest ``limit``."""
         with self._lock:
             selected = [entry for entry in self._entries if entry["id"] > since]
-        return selected if limit is None else selected[max(0, len(selected) - limit) :]
+        if limit is not None:
+            selected = selected[max(0, len(selected) - limit) :]
+        # Times are kept as POSIX seconds and formatted here, off the request path.
+        return [{**entry, "time": _timestamp(entry["time"])} for entry in selected]
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -258,7 +261,7 @@ class ControlPlane:
             started = time.perf_counter()
             response = await handler(request)
             entry: dict[str, Any] = {
-                "time": _timestamp(self._clock()),
+                "time": self._clock(),
                 "method": request.method,
                 "path": path,
                 "status": response.status,
@@ -368,7 +371,7 @@ class ControlPlane:
         for claims in self.tokens.claims():
             tokens.setdefault(f"8:{claims.get('skypeid', '')}", []).append(claims)
         result = []
-        for row in rows:
+        for row in sorted(rows, key=lambda record: (record.created_at, record.id)):
             entry: dict[str, Any] = {
                 "id": row.id,
                 "customId": row.custom_id,

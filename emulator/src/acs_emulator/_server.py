@@ -48,8 +48,19 @@ DEFAULT_KEEPALIVE_TIMEOUT: Final = 15.0
 LOOSE_ENV: Final = "ACS_EMULATOR_LOOSE"
 
 
+#: asyncio accepts up to this many connections per loop pass.
+_ACCEPT_BURST: Final = 32
+#: The kernel's queue of connections waiting to be accepted.
+_LISTEN_BACKLOG: Final = 512
+
+
 def _default_max_connections() -> int:
-    """Stay below the process's descriptor limit, so ``accept()`` never fails with EMFILE."""
+    """Stay below the process's descriptor limit, so ``accept()`` never fails with EMFILE.
+
+    asyncio accepts a burst per loop pass and a connection over the cap is closed about three passes after
+    it was accepted (transport task, ``connection_made``, ``connection_lost``), so the peak is the cap plus
+    four bursts; the rest is headroom for the database, the CA files and the loop's own descriptors.
+    """
     try:
         import resource
 
@@ -58,8 +69,7 @@ def _default_max_connections() -> int:
         return 1024
     if soft == resource.RLIM_INFINITY:  # pragma: no cover - unusual limits
         return 4096
-    # Headroom for the database, the CA files, the loop's own descriptors and the client sockets of tests.
-    return max(8, min(4096, soft // 2))
+    return max(8, min(4096, soft - 4 * _ACCEPT_BURST - 64))
 
 
 class _JsonErrorRequestHandler(RequestHandler):
@@ -81,7 +91,12 @@ class _JsonErrorRequestHandler(RequestHandler):
         )
         manager = self._manager
         if manager is not None and len(manager.connections) > max_connections:
-            silent = [h for h in manager.connections if isinstance(h, _JsonErrorRequestHandler) and not h._spoke]
+            # A dropped connection stays listed until its task ends: skip those already closing.
+            silent = [
+                h
+                for h in manager.connections
+                if isinstance(h, _JsonErrorRequestHandler) and not h._spoke and h.transport is not None
+            ]
             victim = silent[0] if silent and silent[0] is not self else self
             logger.info("Connection limit (%d) reached: closing a silent connection", max_connections)
             victim._drop()
@@ -463,8 +478,11 @@ class Emulator:
                 if self._authority is None:
                     self._authority = LocalAuthority(self._host, self._database)
                 context = self._authority.server_context()
-            site = web.SockSite(runner, sock, ssl_context=context)
+            site = web.SockSite(runner, sock, ssl_context=context, backlog=_ACCEPT_BURST)
             await site.start()
+            # asyncio uses its backlog both for listen() and for the accept burst; the kernel's queue of
+            # pending connections can be longer than the burst, so clients are not made to retry a SYN.
+            sock.listen(_LISTEN_BACKLOG)
         except BaseException:
             await runner.cleanup()
             raise

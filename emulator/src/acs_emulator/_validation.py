@@ -28,8 +28,8 @@ __all__ = [
     "IssueRequest",
     "TeamsExchangeRequest",
     "check_guid_segment",
-    "check_teams_exchange",
     "check_identity_id",
+    "check_teams_exchange",
     "parse_bearer",
     "parse_create_request",
     "parse_entra_assignment",
@@ -194,7 +194,9 @@ def _parse_scopes(value: object, field: str, *, required: bool) -> tuple[str, ..
     scopes: dict[str, None] = {}
     for item in value:
         if not isinstance(item, str):
-            raise ApiError.bad_request(f"{target}: The value must contain strings, not {_type_name(item)}.", target=target)
+            raise ApiError.bad_request(
+                f"{target}: The value must contain strings, not {_type_name(item)}.", target=target
+            )
         if item not in SCOPES:
             allowed = ", ".join(sorted(SCOPES))
             raise ApiError.bad_request(
@@ -374,7 +376,9 @@ def _entra_assignment(obj: object) -> Assignment:
     tenant = obj.get("tenantId")
     if not isinstance(tenant, str):
         raise ApiError.bad_request("TenantId: The TenantId field is required.", target="tenantId")
-    return Assignment(principal, _client_ids(obj.get("clientIds"), required=True), check_guid_segment(tenant, "tenantId"))
+    return Assignment(
+        principal, _client_ids(obj.get("clientIds"), required=True), check_guid_segment(tenant, "tenantId")
+    )
 
 
 def parse_entra_assignment(body: bytes) -> Assignment:

@@ -7,12 +7,16 @@ never imports azure-core, and neither do the CLI's offline commands. ``__all__``
 checkers (through the ``TYPE_CHECKING`` imports below) see every name as if it were imported eagerly.
 """
 
-import typing as _typing
+from __future__ import annotations
+
 from importlib import import_module as _import_module
 
 from ._version import VERSION, __version__
 
-if _typing.TYPE_CHECKING:
+# Not typing.TYPE_CHECKING: importing typing costs more than this whole module (type checkers treat any
+# name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from ._connection_string import (
         EndpointCredential,
         is_key_credential,
@@ -92,15 +96,20 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(module, __name__), name)
-    # Cached in the module: later lookups are plain attribute reads, without this function.
-    globals()[name] = value
-    return value
+# Hidden from type checkers, so that they report a misspelt name instead of typing it as Any.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_import_module(module, __name__), name)
+        # Cached in the module: later lookups are plain attribute reads, without this function.
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+del TYPE_CHECKING

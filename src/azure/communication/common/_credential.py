@@ -674,6 +674,12 @@ class CommunicationTokenCredential(_CredentialBase):
             if self._state.attempt is attempt:
                 self._finish(attempt, None, exc)
             raise
+        if attempt.abandoned:
+            # This thread ran the refresher past the deadline: it returns when the refresher does, with
+            # the token now cached when that is valid (its own late result, or a newer one).
+            snapshot = self._state.snapshot
+            if not self._state.closed and self._clock() < snapshot.expires_on:
+                return snapshot
         return self._outcome(attempt)
 
     def _wait(self, lock: threading.Lock, attempt: lc.Attempt) -> TokenSnapshot:

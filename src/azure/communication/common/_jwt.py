@@ -59,6 +59,16 @@ def _refuse_constant(name: str) -> NoReturn:
 _DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
+def _loads(text: str) -> Any:
+    # raw_decode skips decode()'s two whitespace scans, which a token's JSON never needs; text it does not
+    # consume whole (surrounding whitespace, or not JSON) goes through decode(), which decides.
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return _DECODER.decode(text)
+    return value if end == len(text) else _DECODER.decode(text)
+
+
 def _segment_bytes(segment: str, what: str) -> bytes:
     unpadded = segment.rstrip("=")
     size = len(unpadded)
@@ -80,17 +90,20 @@ def _segment_bytes(segment: str, what: str) -> bytes:
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    problem = None
     try:
         # Decoded here, not by json.loads: given bytes, it guesses UTF-16 and UTF-32 and skips a BOM.
-        text = raw.decode("utf-8")
-        value = _DECODER.decode(text)
+        value = _loads(raw.decode("utf-8"))
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        # Not chained: the decoder errors can carry fragments of the token.
-        raise ValueError(f"{NOT_A_JWT} (the {what} is not base64url-encoded UTF-8 JSON)") from None
+        problem = "is not base64url-encoded UTF-8 JSON"
     except RecursionError:
         # JSON nested deep enough to exhaust the decoder: no real token looks like that, and letting
         # RecursionError escape would turn a bad token into a crash instead of an undecodable token.
-        raise ValueError(f"{NOT_A_JWT} (the {what} is JSON nested too deeply)") from None
+        problem = "is JSON nested too deeply"
+    # Raised outside the except blocks, so nothing is chained: the decoder's errors hold the decoded text
+    # (.doc, .object), fragments of the token.
+    if problem is not None:
+        raise ValueError(f"{NOT_A_JWT} (the {what} {problem})")
     if not isinstance(value, dict):
         raise ValueError(f"{NOT_A_JWT} (the {what} is JSON but not an object)")
     return value

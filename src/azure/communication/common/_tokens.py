@@ -53,7 +53,7 @@ _opaque_warned = False
 #: make azure-core's bearer policy think the token expired and call the credential on every request.
 NEVER_EXPIRES_PUBLIC: Final = 253_402_300_799
 
-# Mistaken token strings, recognised only once a string failed to decode (so the JWT path pays nothing).
+# Mistaken token strings: a prefix match and a first-character test, cheap enough for every token.
 _BEARER_PREFIX: Final = re.compile(r"bearer\s", re.IGNORECASE)
 _ISO_EXAMPLE: Final = "'2026-12-02T20:16:31.0000000Z'"
 
@@ -131,7 +131,7 @@ def _is_identity_response(document: object) -> bool:
 
 
 def _refuse_mistakes(token: str, source: str) -> None:
-    """Refuse the usual wrong pastes, which would otherwise pass as opaque tokens and fail at the service."""
+    """Refuse the usual wrong pastes, which would otherwise pass as tokens and fail at the service."""
     if _BEARER_PREFIX.match(token):
         raise ValueError(
             f"{source} starts with 'Bearer ', the HTTP Authorization scheme: pass the bare token string "
@@ -156,11 +156,13 @@ def _to_seconds(value: object, what: str, source: str) -> float:
         try:
             return parse_timestamp(value.strip())
         except ValueError:
-            # Not chained, and the value is not quoted: a mistaken value here could be anything.
-            raise ValueError(
-                f"the {what} of {_of(source)} is a str that is not an ISO 8601 timestamp such as {_ISO_EXAMPLE} "
-                "('Z' or a '+HH:MM' offset)."
-            ) from None
+            pass
+        # Raised outside the except block and without quoting the value (the parser's error quotes it): a
+        # mistaken value here could be anything, a token included.
+        raise ValueError(
+            f"the {what} of {_of(source)} is a str that is not an ISO 8601 timestamp such as {_ISO_EXAMPLE} "
+            "('Z' or a '+HH:MM' offset)."
+        )
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
@@ -212,11 +214,10 @@ def _opaque_expiry(now: float, lifetime: float) -> float:
 
 
 def _text_expiry(token: str, now: float, source: str, lifetime: float) -> float:
-    exp = jwt_expiry(token)
-    if exp is not None:
-        return exp
+    # Before decoding: "Bearer eyJ..." and '{"accessToken": "eyJ..."}' still hold a readable payload segment.
     _refuse_mistakes(token, source)
-    return _opaque_expiry(now, lifetime)
+    exp = jwt_expiry(token)
+    return _opaque_expiry(now, lifetime) if exp is None else exp
 
 
 def normalize_token(
@@ -255,16 +256,14 @@ def normalize_token(
     if isinstance(value, AccessToken):
         token = _check_text(value.token, source)
         expires_on = _to_seconds(value.expires_on, "expires_on", source)
-        if jwt_expiry(token) is None:
-            _refuse_mistakes(token, source)
+        _refuse_mistakes(token, source)
         return ParsedToken(token, expires_on)
     if isinstance(value, AccessTokenInfo):
         token = _check_text(value.token, source)
         expires_on = _to_seconds(value.expires_on, "expires_on", source)
         refresh_on = value.refresh_on
         hint = None if refresh_on is None else _to_seconds(refresh_on, "refresh_on", source)
-        if jwt_expiry(token) is None:
-            _refuse_mistakes(token, source)
+        _refuse_mistakes(token, source)
         return ParsedToken(token, expires_on, hint)
     raise _type_error(value, source)
 

@@ -74,13 +74,19 @@ class _Parser(argparse.ArgumentParser):
 def _run_emulator(args: argparse.Namespace, out: Output) -> int:
     """Forward ``acs-common emulator ...`` to the ``acs-emulator`` distribution when it is installed."""
     try:
-        from acs_emulator._cli import main as emulator_main
+        from acs_emulator._cli import build_parser as emulator_parser
+        from acs_emulator._cli import run_cli
     except ImportError:
         raise CLIError(
             "the emulator is its own distribution, acs-emulator: "
             "pip install 'azure-communication-common[emulator]' (or pip install ./emulator from a checkout)"
         ) from None
-    return int(emulator_main(list(args.rest), prog=f"{PROG} emulator"))
+    prog = f"{PROG} emulator"
+    # The emulator's parser reports its own usage errors, named like ours (``acs-common emulator: error:``);
+    # ``prog`` on the arguments names the emulator's run-time error lines the same way.
+    emulator_args = emulator_parser(prog).parse_args(list(args.rest))
+    emulator_args.prog = prog
+    return int(run_cli(emulator_args))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -112,25 +112,12 @@ def resolve_connection_string(value: str | None, *, required: bool = True) -> En
             )
         return None
     try:
-        parsed = parse_connection_string(value)
+        return parse_connection_string(value)
     except (ValueError, TypeError) as exc:
         message = str(exc)
         if not message.lower().startswith("invalid connection string"):
             message = f"invalid connection string: {message}"
         raise CLIError(message) from None
-    _check_endpoint(parsed.endpoint)
-    return parsed
-
-
-def _check_endpoint(endpoint: str) -> None:
-    """A connection string is input the command reads, so a bad endpoint in it is a failure (exit 1)."""
-    try:
-        parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 - parsing the port is what validates it
-    except ValueError as exc:
-        raise CLIError(f"invalid connection string: the endpoint is not a URL ({first_line(str(exc))})") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise CLIError(f"invalid connection string: the endpoint {endpoint!r} is not an http(s)://HOST URL")
 
 
 def _policies(credential: Any, *, asynchronous: bool = False) -> list[Any]:

@@ -100,15 +100,15 @@ class _Recorder:
         self.renderer(event)
 
 
-def run_demo(context: DemoContext, renderer: Renderer, steps: Sequence[Step] = STEPS) -> list[tuple[int, Check]]:
-    """Run ``steps`` in order and return every check with its step number.
+def run_demo(context: DemoContext, renderer: Renderer, steps: Sequence[Step] | None = None) -> list[tuple[int, Check]]:
+    """Run ``steps`` (default :data:`STEPS`) in order and return every check with its step number.
 
     A step that raises becomes a failed check ("step N completed"); the steps that do not depend on it still
     run. The demo's user is deleted at the end if a failure kept the revocation step from doing it.
     """
     results: list[tuple[int, Check]] = []
     try:
-        for step in steps:
+        for step in STEPS if steps is None else steps:
             if step.needs_user and context.user_id is None:
                 continue
             renderer.heading(step.number, step.title)

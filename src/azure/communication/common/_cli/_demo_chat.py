@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -18,8 +18,8 @@ examples:
   acs-common id parse 4:+14255550123
   acs-common id parse 8:orgid:45ab2481-1c1c-4005-be24-0ffb879b1130 --json
   acs-common id wire '{"communicationUser": {"id": "8:acs:abc_123"}}'
-  echo '{"rawId": "28:orgid:app", "kind": "microsoftTeamsApp", "microsoftTeamsApp": {"appId": "app"}}' \\
-      | acs-common id wire -
+  echo '{"rawId": "28:orgid:app", "kind": "microsoftTeamsApp",' \\
+      '"microsoftTeamsApp": {"appId": "app", "cloud": "public"}}' | acs-common id wire -
 
 A raw id that matches no known prefix is an 'unknown' identifier (parsing never fails).
 Exit status: 0 on success, 1 for an invalid wire model, 2 for usage errors.

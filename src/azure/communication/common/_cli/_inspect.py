@@ -40,8 +40,8 @@ _JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 
 EPILOG: Final = """\
 examples:
-  acs-common token inspect eyJhbGciOiJSUzI1NiIsImtpZCI6...
-  pbpaste | acs-common token inspect -
+  acs-common token inspect "$TOKEN"        # TOKEN: the bare JWT (eyJ...), the response's 'token' field
+  pbpaste | acs-common token inspect -     # from the clipboard (macOS)
   acs-common token inspect --json "$TOKEN" | jq .remaining_seconds
 
 The signature is not verified: this shows what the token says, not whether it is genuine.

@@ -3,10 +3,14 @@
 Names are loaded on first use, as in :mod:`azure.communication.common`.
 """
 
-import typing as _typing
+from __future__ import annotations
+
 from importlib import import_module as _import_module
 
-if _typing.TYPE_CHECKING:
+# Not typing.TYPE_CHECKING: importing typing costs more than this whole module (type checkers treat any
+# name TYPE_CHECKING as true).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from ._credential import (
         AsyncTokenRefresher,
         AzureCommunicationTokenCredential,
@@ -29,14 +33,19 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+# Hidden from type checkers, so that they report a misspelt name instead of typing it as Any.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(_import_module(module, __name__), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+del TYPE_CHECKING
