@@ -1,10 +1,12 @@
 """Release hygiene of both distributions, checked on the artefacts a release would upload.
 
 One module fixture builds the library (the repository root) and the emulator (``emulator/``) the way a release
-does, with ``python -m build --no-isolation``: the sdist first, then the wheel built from that sdist, so a file
-missing from the sdist breaks the wheel build here. The tests then read the four archives: the licence and
-changelog in each, the library wheel free of emulator code, the published metadata (classifiers, extras, a
-PyPI description without repository-relative links) and ``twine check --strict``.
+does with ``python -m build --no-isolation``: the sdist first, then the wheel built from that sdist, so a file
+missing from the sdist breaks the wheel build here. It calls the build backend's PEP 517 hooks in-process, as
+``build`` does in its subprocesses, which saves seconds of interpreter start-ups. The tests then read the four
+archives: the licence and changelog in each, the library wheel free of emulator code, the published metadata
+(classifiers, extras, a PyPI description without repository-relative links) and ``twine check --strict``, run
+as the command a release runs.
 """
 
 from __future__ import annotations
@@ -63,27 +65,31 @@ class Dist:
         return email.parser.BytesParser().parsebytes(self.wheel_files()[name])
 
 
+def build(source: Path, out: Path) -> tuple[Path, Path]:
+    """Build a distribution as ``python -m build --no-isolation`` does, with the PEP 517 hooks in-process.
+
+    The sdist is built from the source tree, and the wheel from that sdist unpacked (as ``build`` does), so a
+    file the wheel needs but the sdist lacks fails here.
+    """
+    from hatchling import build as backend
+
+    out.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(source)
+        sdist = out / backend.build_sdist(str(out))
+        with tarfile.open(sdist) as archive:
+            archive.extractall(out / "unpacked", filter="data")
+        (unpacked,) = (out / "unpacked").iterdir()
+        patch.chdir(unpacked)
+        wheel = out / backend.build_wheel(str(out))
+    return wheel, sdist
+
+
 @pytest.fixture(scope="module")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Dist]:
     out = tmp_path_factory.mktemp("dist")
     sources = {"azure-communication-common": ROOT, "acs-emulator": ROOT / "emulator"}
-    builds = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out / name), str(source)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for name, source in sources.items()
-    }
-    result: dict[str, Dist] = {}
-    for name, process in builds.items():
-        output, _ = process.communicate(timeout=120)
-        assert process.returncode == 0, f"building {name} failed:\n{output}"
-        (wheel,) = (out / name).glob("*.whl")
-        (sdist,) = (out / name).glob("*.tar.gz")
-        result[name] = Dist(name, sources[name], wheel, sdist)
-    return result
+    return {name: Dist(name, source, *build(source, out / name)) for name, source in sources.items()}
 
 
 @pytest.mark.parametrize("name", ["azure-communication-common", "acs-emulator"])

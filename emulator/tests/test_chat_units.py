@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from acs_emulator import _chat_validation as validation
 from acs_emulator import _user_auth
+from acs_emulator._chat_validation import CHAT_API_VERSIONS
+from acs_emulator._errors import ApiError
 from acs_emulator._user_auth import CLOCK_SKEW, Caller, CallerRefused, UserTokenVerifier, identity_verdict
 from emulator_support import FakeClock
 
@@ -109,3 +117,78 @@ CALLER = Caller("8:acs:a", iat=100, exp=200, scopes=frozenset({"chat"}))
 )
 def test_identity_verdict(row: tuple[float | None, float | None] | None, verdict: str | None) -> None:
     assert identity_verdict(CALLER, row) == verdict
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "topic",
+        "participants",
+        "metadata",
+        "retentionPolicy",
+        "content",
+        "type",
+        "senderDisplayName",
+        "chatMessageId",
+        "communicationIdentifier",
+        "rawId",
+        "kind",
+        "communicationUser",
+    ]
+)
+
+
+@given(st.dictionaries(FIELDS, JSON, max_size=6), st.sampled_from(CHAT_API_VERSIONS))
+def test_any_json_body_is_parsed_or_refused_with_a_400(obj: dict[str, Any], version: str) -> None:
+    body = json.dumps(obj).encode()
+    parsers: list[Callable[[], object]] = [
+        lambda: validation.parse_create_thread(body, version),
+        lambda: validation.parse_update_thread(body, version),
+        lambda: validation.parse_send_message(body),
+        lambda: validation.parse_update_message(body),
+        lambda: validation.parse_add_participants(body, version),
+        lambda: validation.parse_read_receipt(body),
+        lambda: validation.parse_typing(body),
+        lambda: validation.parse_identifier(obj, "body"),
+    ]
+    refused: list[tuple[int, bool]] = []
+    for parse in parsers:
+        try:
+            parse()
+        except ApiError as exc:
+            refused.append((exc.status, bool(exc.message)))
+    assert all(outcome == (400, True) for outcome in refused)
+
+
+@given(st.text(max_size=64))
+def test_any_query_value_or_id_is_parsed_or_refused_with_a_400(text: str) -> None:
+    encoded = base64.urlsafe_b64encode(text.encode()).decode()
+    checks: list[Callable[[], object]] = [
+        lambda: validation.parse_page_size([text]),
+        lambda: validation.parse_skip([text]),
+        lambda: validation.parse_start_time([text]),
+        lambda: validation.check_message_id(text),
+        lambda: validation.check_thread_id(text),
+        lambda: validation.decode_cursor([text], {"before": float, "since": float}),
+        lambda: validation.decode_cursor([encoded], {"on": float, "id": str}),
+    ]
+    refused: list[int] = []
+    for check in checks:
+        try:
+            check()
+        except ApiError as exc:
+            refused.append(exc.status)
+    assert set(refused) <= {400}
+
+
+def test_cursors_round_trip_and_forged_ones_are_refused() -> None:
+    state = {"before": 12, "since": -1.0}
+    assert validation.decode_cursor([validation.encode_cursor(state)], {"before": float, "since": float}) == state
+    for forged in ({"before": "12", "since": 0}, {"before": float("inf"), "since": 0}, {"before": True, "since": 0}):
+        raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+        with pytest.raises(ApiError, match="syncState"):
+            validation.decode_cursor([raw], {"before": float, "since": float})

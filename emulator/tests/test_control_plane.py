@@ -26,7 +26,7 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from acs_emulator import Emulator
 from acs_emulator._chaos import ChaosEngine, ChaosRule, parse_rules, shorthand_rules
-from acs_emulator._control import RequestLog, TokenLog
+from acs_emulator._control import RequestLog, TokenLog, _explanation, is_loopback_host
 from acs_emulator._control_client import ControlClient, EmulatorTarget
 from acs_emulator._errors import ApiError
 from acs_emulator._tokens import TokenIssuer
@@ -390,3 +390,40 @@ def test_the_request_log_and_the_token_log_are_bounded() -> None:
     for iat in (100, 200, 300, 300):  # the last one comes from the issuer's cache
         issuer.issue(skype_id="acs:x_y", scopes=["chat"], iat=iat, exp=iat + 60)
     assert [claims["iat"] for claims in tokens.claims()] == [300, 300]
+
+
+def test_a_latency_only_rule_delays_and_then_handles_the_request(acs_emulator: ControlClient) -> None:
+    acs_emulator.set_chaos([{"method": "POST", "path": "/identities", "latency": 0.001, "times": 1}])
+    _identity(acs_emulator).create_user()
+    (entry,) = acs_emulator.requests()
+    assert (entry["status"], entry["injected"]) == (201, False)
+    assert entry["duration"] >= 0.001
+    assert acs_emulator.chaos()[0]["times"] == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("example.test", False),
+    ],
+)
+def test_which_bind_addresses_count_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_an_error_body_that_is_not_the_service_shape_has_no_explanation() -> None:
+    assert _explanation(b'{"error": {"code": "Denied", "message": "m", "target": "t"}}') == {
+        "code": "Denied",
+        "message": "m",
+    }
+    for body in (b"not json", b"[1]", b'{"error": "text"}', b"\xff", None, b'{"error": {}}'):
+        assert _explanation(body) is None

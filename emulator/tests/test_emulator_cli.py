@@ -152,7 +152,7 @@ def test_run_cli_rejects_a_bad_key(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("option", [("--fail-rate", "1.5"), ("--latency", "-1"), ("--resource-id", "nope")])
 def test_run_cli_rejects_bad_options(option: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(_parse("--port", "0", *option)) == 2
-    assert capsys.readouterr().err.startswith("error: ")
+    assert capsys.readouterr().err.startswith("acs-emulator: error: ")
 
 
 def test_run_cli_reports_a_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:

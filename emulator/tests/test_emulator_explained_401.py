@@ -184,3 +184,18 @@ def test_the_verdict_names_the_failed_check(mistake: Mistake) -> None:
         )
     assert raised.value.verdict == mistake.verdict
     assert raised.value.status == 401
+
+
+def test_the_request_log_shows_each_verdict(emu: Emulator) -> None:
+    """``request["auth"]`` reaches the control plane's request log: ``hmac: ok``, the failed check, ``none``."""
+    import urllib.request
+
+    _send(emu, Mistake("none", "", "hmac: ok"))
+    for mistake in MISTAKES[:3]:
+        _send(emu, mistake)
+    with urllib.request.urlopen(f"{emu.endpoint}/.well-known/jwks.json") as reply:
+        assert reply.status == 200
+    with urllib.request.urlopen(f"{emu.endpoint}/_emulator/requests?limit=5") as reply:
+        entries = json.loads(reply.read())["requests"]
+    verdicts = [entry["auth"] for entry in entries[-5:]]
+    assert verdicts == ["hmac: ok", *(m.verdict for m in MISTAKES[:3]), "none"]

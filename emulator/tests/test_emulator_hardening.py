@@ -105,6 +105,7 @@ def test_a_half_sent_body_gets_408_and_the_connection_closes(guarded: Emulator) 
 def test_an_idle_keep_alive_connection_is_closed(guarded: Emulator) -> None:
     import http.client
 
+    before = guarded._identity_rows()
     conn = http.client.HTTPConnection("127.0.0.1", guarded.port, timeout=10)
     try:
         conn.request("GET", "/.well-known/jwks.json")
@@ -116,6 +117,7 @@ def test_an_idle_keep_alive_connection_is_closed(guarded: Emulator) -> None:
         assert _closed_by_server(conn.sock)
     finally:
         conn.close()
+    assert guarded._identity_rows() == before
 
 
 def test_duplicate_scopes_are_bounded(emulator: Emulator) -> None:

@@ -143,3 +143,16 @@ def test_cli_https_prints_the_ca_bundle_and_serves_tls(tmp_path: Path) -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0, err
+
+
+def test_a_silent_tls_socket_is_closed_at_the_header_timeout() -> None:
+    """A TLS socket that never starts its handshake is invisible to the HTTP layer; the handshake timeout
+    (the header timeout) closes it."""
+    import socket
+
+    with Emulator(https=True, header_timeout=0.3) as emu:
+        with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as silent:
+            assert silent.recv(1) == b""  # closed by the server, well before the 10 s client timeout
+        context = ssl.create_default_context(cafile=emu.ca_bundle)
+        with urllib.request.urlopen(emu.jwks_url, context=context) as reply:
+            assert reply.status == 200

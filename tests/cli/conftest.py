@@ -28,42 +28,40 @@ def demo_runs(emulator: Any) -> dict[tuple[str, ...], Run]:
     """The three demo examples, keyed by their arguments (``RESOURCE_DEMO`` reads the emulator's string)."""
     from azure.communication.common._cli import main
 
-    def start(args: tuple[str, ...]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "azure.communication.common", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_env(),
-        )
-
-    processes = {DEFAULT_DEMO: start(DEFAULT_DEMO), RESOURCE_DEMO: start(RESOURCE_DEMO)}
-    stdin = {RESOURCE_DEMO: emulator.connection_string + "\n"}
-    outputs: dict[tuple[str, ...], tuple[str, str]] = {}
-
-    def communicate(args: tuple[str, ...]) -> None:
-        # A generous bound on a run that takes about 20 s: it only ends a hung demo.
-        outputs[args] = processes[args].communicate(stdin.get(args, ""), timeout=120)
-
-    readers = [threading.Thread(target=communicate, args=(args,)) for args in processes]
+    # The default run as a subprocess (the one ``make demo`` makes); the other two in-process, one after the
+    # other (they share sys.stdout), while the subprocess runs: so both the emulated and the real-resource
+    # paths count in the coverage figures.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "azure.communication.common", *DEFAULT_DEMO],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    outputs: list[tuple[str, str]] = []
+    # A generous bound on a run that takes about 20 s: it only ends a hung demo.
+    reader = threading.Thread(target=lambda: outputs.append(process.communicate(timeout=120)))
     runs: dict[tuple[str, ...], Run] = {}
     try:
-        for reader in readers:
-            reader.start()
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(list(SHORT_DEMO))
-        runs[SHORT_DEMO] = Run(code, out.getvalue(), err.getvalue())
-        for reader in readers:
-            reader.join()
-        for args, process in processes.items():
-            runs[args] = Run(process.returncode, *outputs[args])
+        reader.start()
+        for args, stdin in ((SHORT_DEMO, ""), (RESOURCE_DEMO, emulator.connection_string + "\n")):
+            out, err = io.StringIO(), io.StringIO()
+            with (
+                pytest.MonkeyPatch.context() as patch,
+                contextlib.redirect_stdout(out),
+                contextlib.redirect_stderr(err),
+            ):
+                patch.delenv(CONNECTION_STRING_ENV, raising=False)
+                patch.setattr(sys, "stdin", io.StringIO(stdin))
+                code = main(list(args))
+            runs[args] = Run(code, out.getvalue(), err.getvalue())
+        reader.join()
+        runs[DEFAULT_DEMO] = Run(process.returncode, *outputs[0])
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     return runs
 
 

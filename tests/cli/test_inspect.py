@@ -98,7 +98,15 @@ def test_skypeid_with_its_prefix_is_kept_and_missing_identity_is_none() -> None:
     assert bare.to_json()["identity"] is None
 
 
-@pytest.mark.parametrize("exp", [None, "soon", True, float("inf")])
+def test_non_standard_json_is_not_a_jwt() -> None:
+    # json.dumps writes exp=inf as ``Infinity``, which is not JSON (RFC 8259): the library's one JWT reader,
+    # shared with the credential, refuses it, so the credential would treat the token as opaque.
+    report = inspect_token(make_jwt({"iat": NOW, "exp": float("inf")}), NOW)
+    assert report.verdict == "not a JWT"
+    assert report.expires_on is None
+
+
+@pytest.mark.parametrize("exp", [None, "soon", True])
 def test_token_without_numeric_exp_gets_no_expiry(exp: object) -> None:
     claims: dict[str, Any] = {"iat": NOW} if exp is None else {"iat": NOW, "exp": exp}
     report = inspect_token(make_jwt(claims), NOW)
@@ -266,7 +274,8 @@ def test_expiry_is_what_the_credential_reads(exp: object) -> None:
     report = inspect_token(token, NOW)
     parsed = normalize_token(token, NOW)
     if report.expires_on is None:
-        assert report.verdict == "no expiry"
+        # ``Infinity`` is not JSON (RFC 8259), so that token is not a JWT at all; the others have no usable exp.
+        assert report.verdict == ("not a JWT" if exp == float("inf") else "no expiry")
         assert parsed.expires_on == NOW + OPAQUE_TOKEN_LIFETIME  # the credential's opaque-token reading
     else:
         assert report.expires_on == parsed.expires_on

@@ -31,7 +31,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
     [
         ([], "acs-common demo"),
         (["demo"], "--token-seconds"),
-        (["token"], "acs-common token inspect eyJ"),
+        (["token"], 'acs-common token inspect "$TOKEN"'),
         (["token", "inspect"], "Verdicts: valid, expires soon"),
         (["id"], "acs-common id parse 4:+14255550123"),
         (["id", "parse"], "parsing never fails"),
@@ -71,7 +71,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     [
         ([], ["acs-common: error:", "COMMAND"]),
         (["nope"], ["invalid choice: 'nope'"]),
-        (["id", "parse", "x", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["id", "parse", "x", "--bogus"], ["acs-common id parse: error: unrecognized arguments: --bogus"]),
         (["demo", "--token-seconds", "1"], ["acs-common demo: error:", "expected 4 to 300, got 1"]),
         (["demo", "--refreshes", "two"], ["expected an integer, got 'two'"]),
     ],

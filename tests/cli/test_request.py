@@ -4,6 +4,7 @@ sent to a real emulator on 127.0.0.1."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import socket
@@ -110,11 +111,74 @@ def test_sign_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0] == f"DELETE https://contoso.communication.azure.com/identities/abc?{API}"
     assert lines[1] == "Host: contoso.communication.azure.com"
-    assert lines[2].startswith("x-ms-date: ")
-    assert lines[3] == "x-ms-content-sha256: 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-    assert lines[4].startswith("Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256")
+    assert lines[2] == "Accept: application/json"
+    assert lines[3].startswith("x-ms-date: ")
+    assert lines[4] == "x-ms-content-sha256: 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    assert lines[5].startswith("Authorization: HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256")
     assert "  DELETE" in lines
     assert FAKE_KEY not in out
+
+
+@pytest.mark.usefixtures("fake_env")
+def test_sign_shows_the_callers_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "sign", "GET", "/x", "-H", "X-Test: 1", "-H", "Accept: text/plain")
+    assert code == 0
+    lines = out.splitlines()
+    assert "X-Test: 1" in lines
+    assert "Accept: text/plain" in lines
+    assert "Accept: application/json" not in lines  # the caller's Accept replaces the default
+    signed = sign_json(capsys, "GET", "/x", "-H", "X-Test: 1")
+    assert signed["request_headers"]["X-Test"] == "1"
+    assert signed["headers"] == {k: signed["request_headers"][k] for k in signed["headers"]}
+
+
+@pytest.mark.usefixtures("fake_env")
+def test_sign_prints_the_clients_side_of_the_emulators_explanation(capsys: pytest.CaptureFixture[str]) -> None:
+    body = '{"scopes": ["chat"]}'
+    signed = sign_json(capsys, "POST", f"/identities/x/:issueAccessToken?{API}", "-d", body)
+    inner = signed["innererror"]
+    date = signed["headers"]["x-ms-date"]
+    # Built independently, as the service defines it: METHOD, path and query, then date;host;content hash.
+    expected_hash = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    assert inner == {
+        "stringToSign": f"POST\n/identities/x/:issueAccessToken?{API}\n{date};contoso.communication.azure.com;"
+        f"{expected_hash}",
+        "contentHash": expected_hash,
+        "host": "contoso.communication.azure.com",
+    }
+    code, out, _ = run_main(capsys, "sign", "POST", f"/identities/x/:issueAccessToken?{API}", "-d", body)
+    assert code == 0
+    # The text output labels them with the emulator's names; stringToSign as a JSON string, to diff as is.
+    assert f"  stringToSign: {json.dumps(inner['stringToSign'])}" in out.splitlines()
+    assert f"  contentHash:  {expected_hash}" in out.splitlines()
+    assert "  host:         contoso.communication.azure.com" in out.splitlines()
+    assert FAKE_KEY not in out
+
+
+def test_sign_matches_the_emulators_explanation_of_the_same_mistake(
+    capsys: pytest.CaptureFixture[str], emulator: Any
+) -> None:
+    # The emulator explains a 401 with what it computed; sign shows what the client computed: for a body
+    # changed after signing (to one of the same length, so Content-Length still holds), the two content
+    # hashes differ and the method, path and host agree.
+    import urllib.error
+    import urllib.request
+
+    code, out, _ = run_main(
+        capsys, "sign", "POST", f"/identities?{API}", "-d", "{}", "-c", emulator.connection_string, "--json"
+    )
+    assert code == 0
+    signed = json.loads(out)
+    request = urllib.request.Request(
+        signed["canonical_url"], data=b"[]", method="POST", headers=signed["request_headers"]
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    explained = json.loads(refused.value.read())["error"]["innererror"]
+    assert explained["host"] == signed["innererror"]["host"]
+    assert explained["contentHash"] != signed["innererror"]["contentHash"]
+    assert explained["stringToSign"].split("\n")[:2] == signed["innererror"]["stringToSign"].split("\n")[:2]
 
 
 def test_sign_reads_connection_string_from_stdin(
@@ -133,10 +197,10 @@ def test_sign_reads_connection_string_from_stdin(
         (["GET", "/x"], "endpoint=https://x.example/;accesskey=not base64!", 1, ["nvalid connection string", "base64"]),
         (["P@ST", "/x"], FAKE_CONNECTION_STRING, 2, ["METHOD must be an HTTP method"]),
         (["GET", "/x", "-H", "NoColon"], FAKE_CONNECTION_STRING, 2, ["--header expects 'Name: value'"]),
-        (["GET", "ftp://x.example/f"], FAKE_CONNECTION_STRING, 2, ["only http and https"]),
+        (["GET", "ftp://x.example/f"], FAKE_CONNECTION_STRING, 2, ["invalid URL", "only http and https"]),
         (["GET", "/x", "-c", "-", "-d", "@-"], None, 2, ["stdin can hold either"]),
         (["GET", "/x", "-d", "@/nonexistent/body"], FAKE_CONNECTION_STRING, 1, ["cannot read '/nonexistent/body'"]),
-        (["GET", "http://x.example:99999/"], FAKE_CONNECTION_STRING, 1, ["cannot sign the request", "port"]),
+        (["GET", "http://x.example:99999/"], FAKE_CONNECTION_STRING, 2, ["invalid URL", "Port out of range"]),
     ],
 )
 def test_sign_bad_input(
@@ -262,10 +326,10 @@ def test_request_plain_text_body_gets_text_content_type(capsys: pytest.CaptureFi
     assert "HTTP 400 Bad Request" in err
 
 
-def test_request_with_an_invalid_url_is_a_one_line_failure(capsys: pytest.CaptureFixture[str]) -> None:
+def test_request_with_an_invalid_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "request", "GET", "http://[::1/x", "-c", FAKE_CONNECTION_STRING)
-    assert (code, out) == (1, "")
-    assert_one_line_error(err, "acs-common request: error: cannot sign the request:", "IPv6")
+    assert (code, out) == (2, "")
+    assert_one_line_error(err, "acs-common request: error: invalid URL 'http://[::1/x':", "IPv6")
 
 
 def test_request_to_a_closed_port_is_a_one_line_failure(capsys: pytest.CaptureFixture[str]) -> None:

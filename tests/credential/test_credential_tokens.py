@@ -584,3 +584,51 @@ def test_any_acs_timestamp_the_library_writes_reads_back_through_an_access_token
 
     parsed = normalize_token(AccessToken(SECRET, format_timestamp(seconds)), EPOCH)  # type: ignore[arg-type]
     assert parsed.expires_on == pytest.approx(seconds, abs=1e-6)
+
+
+def _reference_expiry(raw: bytes) -> float | None:
+    """The reader's rules written plainly: strict UTF-8, strict JSON, an object, a finite numeric exp."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    exp = value.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    try:
+        number = float(exp)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["exp", "o", "x"]), children),
+    max_leaves=6,
+)
+
+
+@given(
+    claims=st.dictionaries(st.sampled_from(["exp", "iat", "o", '"exp"', "e\\"]), _json_values, max_size=4),
+    layout=st.sampled_from([{}, {"indent": 1}, {"separators": (",", ":")}]),
+    damage=st.sampled_from(["", ",", " ", "\ufeff", ",}", "\x00"]),
+    where=st.sampled_from(["end", "start", "before-last"]),
+)
+def test_the_reader_agrees_with_the_plain_rules_on_generated_payloads(
+    claims: dict[str, Any], layout: dict[str, Any], damage: str, where: str
+) -> None:
+    text = json.dumps(claims, **layout)  # NaN and Infinity appear here as json.dumps writes them
+    if where == "end":
+        text += damage
+    elif where == "start":
+        text = damage + text
+    else:
+        text = text[:-1] + damage + text[-1:]
+    raw = text.encode("utf-8")
+    token = f"{HEADER}.{b64url(raw)}.c2ln"
+    assert jwt_expiry(token) == _reference_expiry(raw)

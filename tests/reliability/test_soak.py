@@ -21,6 +21,7 @@ import asyncio
 import base64
 import contextvars
 import gc
+import itertools
 import json
 import os
 import random
@@ -275,6 +276,9 @@ def run_soak(seconds: float, before_measuring: Callable[[], None] = lambda: None
     if started_tracing:
         tracemalloc.start()
     asyncio.run(_fill_interpreter_caches())
+    # The package imports its modules lazily: load the credentials' now, so their classes are not counted.
+    assert common.CommunicationTokenCredential
+    assert common_aio.CommunicationTokenCredential
     gc.collect()
     baseline = _library_bytes(tracemalloc.take_snapshot())
     try:
@@ -411,3 +415,203 @@ def test_soak_detects_an_expired_token_handout() -> None:
     _last_read.set(issued_at + 0.5)
     stats.record_token(refresher, token)
     assert (stats.calls, stats.expired_at_decision) == (2, 1)
+
+
+# -- the mixed soak of issue 11: hung, slow, failing and healthy refreshers over 64 credentials -------------
+
+MIXED_LIFETIME = 20.0
+MIXED_KINDS = {"hung": 12, "slow": 8, "failing": 8, "healthy": 20}  # 48 sync credentials
+MIXED_ASYNC_KINDS = {"hung": 4, "slow": 4, "failing": 4, "healthy": 4}  # and 16 async ones
+
+
+@dataclass
+class MixedRefresher:
+    """One kind of refresher; records when it issued each token (wall clock) and what it handed out."""
+
+    kind: str
+    seed: int
+    release: threading.Event
+    issued: dict[str, tuple[float, float]] = field(default_factory=dict)
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def _token(self) -> str:
+        with self.lock:
+            self.calls += 1
+            if self.kind == "failing" and self._rng.random() < 0.5:
+                raise SoakFailure("the token service is unavailable")
+            now = time.time()
+            token = _jwt(now + MIXED_LIFETIME)
+            self.issued[token] = (now, now + MIXED_LIFETIME)
+            return token
+
+    def initial(self) -> str:
+        now = time.time()
+        token = _jwt(now + MIXED_LIFETIME)
+        self.issued[token] = (now, now + MIXED_LIFETIME)
+        return token
+
+    def __call__(self) -> str:
+        if self.kind == "hung":
+            self.release.wait()  # until the soak ends
+        elif self.kind == "slow":
+            time.sleep(0.5)
+        return self._token()
+
+    async def acall(self) -> str:
+        if self.kind == "hung":
+            await asyncio.Event().wait()  # forever: close() cancels it
+        elif self.kind == "slow":
+            await asyncio.sleep(0.5)
+        return self._token()
+
+
+def _mixed_caller(subjects: list[tuple[MixedRefresher, Any]], deadline: float, stats: CallerStats, seed: int) -> None:
+    rng = random.Random(seed)
+    while time.time() < deadline:
+        refresher, credential = subjects[rng.randrange(len(subjects))]
+        try:
+            token = credential.get_token().token
+        except (SoakFailure, TimeoutError):
+            stats.error_times.append(_last_read.get())
+        except Exception as exc:
+            stats.unexpected.append(f"{type(exc).__name__}: {exc}")
+        else:
+            decided = _last_read.get()
+            stats.calls += 1
+            if refresher.issued[token][1] <= decided:
+                stats.expired_at_decision += 1
+        time.sleep(0.001)
+
+
+def _check_healthy_on_time(name: str, refresher: MixedRefresher, seconds: float) -> None:
+    """Each token a healthy refresher issued was replaced in the background before it expired."""
+    times = sorted(refresher.issued.values())
+    assert len(times) >= seconds / MIXED_LIFETIME * 1.5, f"{name}: only {len(times)} tokens in {seconds:.0f} s"
+    for (_, expires), (next_issued, _) in itertools.pairwise(times):
+        assert next_issued < expires, f"{name}: refreshed {next_issued - expires:.1f} s after its token expired"
+
+
+def run_mixed_soak(seconds: float, refresh_timeout: float | None) -> dict[str, Any]:
+    threads_before = set(threading.enumerate())
+    release = threading.Event()
+    scheduler = TimerScheduler(idle_timeout=0.5)
+    rng = random.SystemRandom()
+    sync_refreshers = [
+        MixedRefresher(kind, rng.randrange(2**32), release) for kind, n in MIXED_KINDS.items() for _ in range(n)
+    ]
+    credentials = [
+        _create(
+            common.CommunicationTokenCredential,
+            refresher.initial(),
+            token_refresher=refresher,
+            proactive_refresh=True,
+            refresh_timeout=refresh_timeout,
+            _clock=recording_clock,
+            _monotonic=time.monotonic,
+            _scheduler=scheduler,
+        )
+        for refresher in sync_refreshers
+    ]
+    # Without a timeout a caller of a hung credential would wait forever: callers use the others then.
+    callable_subjects = [
+        (r, c)
+        for r, c in zip(sync_refreshers, credentials, strict=True)
+        if refresh_timeout is not None or r.kind != "hung"
+    ]
+    deadline = time.time() + seconds
+    stats = [CallerStats() for _ in range(4)]
+    callers = [
+        threading.Thread(target=_mixed_caller, args=(callable_subjects, deadline, stats[i], i), daemon=True)
+        for i in range(4)
+    ]
+    for caller in callers:
+        caller.start()
+    async_refreshers = asyncio.run(_run_mixed_async(seconds, refresh_timeout, release))
+    # The hung refreshers return now. A caller that found no attempt in flight (the last one abandoned at
+    # its deadline) ran a hung refresher on its own thread, which returns when the refresher does.
+    release.set()
+    for caller in callers:
+        caller.join(60)
+        assert not caller.is_alive(), "a caller thread is stuck"
+    for credential in credentials:
+        credential.close()
+    assert scheduler.pending() == 0, "a scheduled refresh survived close()"
+    limit = time.monotonic() + 30
+    while len(scheduler.threads) > 1 and time.monotonic() < limit:
+        time.sleep(0.05)
+    scheduler.stop()
+    for thread in scheduler.threads:
+        thread.join(5)
+    leftover = [t for t in threading.enumerate() if t not in threads_before and t.name.startswith("acs-token")]
+    merged = CallerStats()
+    _merge(merged, stats)
+    return {
+        "sync": list(zip(sync_refreshers, credentials, strict=True)),
+        "async": async_refreshers,
+        "stats": merged,
+        "leftover": leftover,
+    }
+
+
+async def _run_mixed_async(
+    seconds: float, refresh_timeout: float | None, release: threading.Event
+) -> list[MixedRefresher]:
+    rng = random.SystemRandom()
+    refreshers = [
+        MixedRefresher(kind, rng.randrange(2**32), release) for kind, n in MIXED_ASYNC_KINDS.items() for _ in range(n)
+    ]
+    credentials = [
+        _create(
+            common_aio.CommunicationTokenCredential,
+            refresher.initial(),
+            token_refresher=refresher.acall,
+            proactive_refresh=True,
+            refresh_timeout=refresh_timeout,
+            _clock=recording_clock,
+            _monotonic=time.monotonic,
+        )
+        for refresher in refreshers
+    ]
+    await asyncio.sleep(seconds)
+    for credential in credentials:
+        await credential.close()
+    await asyncio.sleep(0)
+    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not leftover, f"tasks left after close(): {leftover}"
+    return refreshers
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("refresh_timeout", [None, 2.0], ids=["no-timeout", "timeout-2s"])
+def test_mixed_soak_hung_refreshers_do_not_stop_the_healthy_ones(
+    refresh_timeout: float | None, secret_registry: Any
+) -> None:
+    seconds = max(45.0, float(os.environ.get("ACS_SOAK_SECONDS", "120")) / 2)
+    report = run_mixed_soak(seconds, refresh_timeout)
+    stats: CallerStats = report["stats"]
+    for refresher, _ in report["sync"]:
+        secret_registry.register_all(refresher.issued)
+    for refresher in report["async"]:
+        secret_registry.register_all(refresher.issued)
+    print(
+        f"mixed soak {seconds:.0f} s, refresh_timeout={refresh_timeout}: {stats.calls} get_token calls, "
+        f"{len(stats.error_times)} errors, "
+        + ", ".join(
+            f"{kind} refresher calls {sum(r.calls for r, _ in report['sync'] if r.kind == kind)}"
+            for kind in MIXED_KINDS
+        )
+    )
+    assert not stats.unexpected, stats.unexpected[:5]
+    assert stats.calls > 0
+    assert stats.expired_at_decision == 0, "an expired token was handed out"
+    for index, (refresher, _) in enumerate(report["sync"]):
+        if refresher.kind == "healthy":
+            _check_healthy_on_time(f"sync healthy #{index}", refresher, seconds)
+    for index, refresher in enumerate(report["async"]):
+        if refresher.kind == "healthy":
+            _check_healthy_on_time(f"async healthy #{index}", refresher, seconds)
+    assert report["leftover"] == [], f"threads left after close(): {report['leftover']}"

@@ -1,8 +1,10 @@
 """The aiohttp application: the Identity REST routes, fault injection, JSON errors and the JWKS route.
 
-Request order: the request log (outermost, see :mod:`._control`), then the chaos rules (latency, then an
-injected error) so that clients' retry policies are exercised; then HMAC authentication over the received bytes; then the api-version, the path
-id, the body; only then the database. Every error leaves as ``{"error": {"code", "message"}}``.
+Request order: the request log (outermost, see :mod:`._control`); the service's response headers (``MS-CV``,
+the echoed ``x-ms-client-request-id``, ``api-supported-versions``); then the chaos rules (latency, then an
+injected error) so that clients' retry policies are exercised; then HMAC authentication over the received
+bytes; then the api-version (does it serve this operation?), the path id, the body; only then the database.
+Every error leaves as ``{"error": {"code", "message", "target"?, "innererror"?}}``; a storage failure is a 503.
 """
 
 from __future__ import annotations
@@ -528,10 +530,14 @@ class IdentityService:
         """``PATCH /access/entra/assignments``: add, replace (an object) or remove (null) by object id."""
         body, _ = await self._signed_body(request, "entra_assignments_update")
         updates = parse_entra_bulk_update(body)
-        changes = [
-            (object_id, None if a is None else AssignmentRecord("entra", a.tenant_id or "", object_id, a.principal_type, a.client_ids))
-            for object_id, a in updates.items()
-        ]
+        changes: list[tuple[str, AssignmentRecord | None]] = []
+        for object_id, update in updates.items():
+            record = None
+            if update is not None:
+                record = AssignmentRecord(
+                    "entra", update.tenant_id or "", object_id, update.principal_type, update.client_ids
+                )
+            changes.append((object_id, record))
         records = await self._store.call(lambda store: store.update_assignments("entra", changes))
         if not records:  # only removals: nothing to show
             return web.Response(status=204)

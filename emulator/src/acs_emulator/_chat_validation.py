@@ -394,8 +394,9 @@ def parse_send_message(body: bytes) -> SendMessage:
     content = _content(obj, required=True)
     assert content is not None
     kind = obj.get("type", "text")
-    if kind not in SENDABLE_TYPES:
-        what = f"'{kind}' is a system message type" if kind in SYSTEM_TYPES else "is not a message type"
+    if not isinstance(kind, str) or kind not in SENDABLE_TYPES:
+        system = isinstance(kind, str) and kind in SYSTEM_TYPES
+        what = f"'{kind}' is a system message type" if system else "is not a message type"
         raise _bad(f"The message type {what}; send 'text' or 'html'.", "type", "InvalidMessageType")
     return SendMessage(
         content=content,

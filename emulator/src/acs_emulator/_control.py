@@ -239,10 +239,6 @@ class ControlPlane:
         """The emulated resource's GUID."""
         return self._settings.resource_id
 
-    def now(self) -> float:
-        """The service clock's current time."""
-        return self._clock()
-
     # -- middlewares -------------------------------------------------------------------------------
 
     @staticmethod

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -86,9 +86,7 @@ class _JsonErrorRequestHandler(RequestHandler):
         self._spoke = False
         super().connection_made(transport)
         header_timeout, max_connections = self._limits
-        self._header_deadline: asyncio.TimerHandle | None = self._loop.call_later(
-            header_timeout, self._header_timeout
-        )
+        self._header_deadline: asyncio.TimerHandle | None = self._loop.call_later(header_timeout, self._header_timeout)
         manager = self._manager
         if manager is not None and len(manager.connections) > max_connections:
             # A dropped connection stays listed until its task ends: skip those already closing.
@@ -172,6 +170,34 @@ class _AppRunner(web.AppRunner):
         assert isinstance(server, _JsonErrorServer)
         server.limits = self._limits
         return server
+
+
+class _Site(web.SockSite):
+    """A ``SockSite`` whose TLS handshakes must finish within the header timeout.
+
+    A silent TLS socket never reaches ``connection_made`` (the handshake comes first), so the header
+    timeout and the connection cap cannot see it; asyncio's own handshake timeout (60 s) would let it
+    hold a descriptor for a minute.
+    """
+
+    def __init__(self, *args: Any, handshake_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        if self._ssl_context is None:
+            await super().start()
+            return
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            sock=self._sock,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            ssl_handshake_timeout=self._handshake_timeout,
+        )
 
 
 def _host_for_url(host: str) -> str:
@@ -478,7 +504,9 @@ class Emulator:
                 if self._authority is None:
                     self._authority = LocalAuthority(self._host, self._database)
                 context = self._authority.server_context()
-            site = web.SockSite(runner, sock, ssl_context=context, backlog=_ACCEPT_BURST)
+            site = _Site(
+                runner, sock, ssl_context=context, backlog=_ACCEPT_BURST, handshake_timeout=self._header_timeout
+            )
             await site.start()
             # asyncio uses its backlog both for listen() and for the accept burst; the kernel's queue of
             # pending connections can be longer than the burst, so clients are not made to retry a SYN.
@@ -509,7 +537,8 @@ class Emulator:
         Raises:
             RuntimeError: it is already running.
             OSError: the address cannot be bound.
-            sqlite3.Error: the database file cannot be opened.
+            StorageError: the database file cannot be used (its one-line message names the path and why).
+            ValueError: with ``https``, the CA files beside the database cannot be read.
         """
         with self._lock:
             if self._store is not None:

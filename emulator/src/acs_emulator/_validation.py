@@ -118,8 +118,10 @@ def _has_lone_surrogate(value: object) -> str | None:
         return next(("" for item in value if _has_lone_surrogate(item) is not None), None)
     if isinstance(value, dict):
         for key, item in value.items():
-            if _has_lone_surrogate(key) is not None or _has_lone_surrogate(item) is not None:
-                return str(key.encode("utf-8", "replace").decode("utf-8"))
+            if _has_lone_surrogate(key) is not None:
+                return ""  # a property name is not Unicode text: no target can name it
+            if _has_lone_surrogate(item) is not None:
+                return str(key)
     return None
 
 

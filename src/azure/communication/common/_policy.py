@@ -114,7 +114,8 @@ class CommunicationAccessKeyCredentialPolicy(SansIOHTTPPolicy[Any, Any]):
         """Canonicalise the URL, fix the body bytes and add the ``x-ms-date``, hash and signature headers.
 
         Raises:
-            ValueError: the URL is not an absolute http(s) URL, the body cannot be signed without being
+            ValueError: the URL is not an absolute http(s) URL or holds user info (``user:pass@``, which
+                requests would send as Basic auth in place of the signature), the body cannot be signed without being
                 consumed (multipart, async iterables, non-seekable streams), or the key was rotated to an
                 invalid one.
         """

@@ -226,43 +226,45 @@ class _WorkerPool:
         return len(self._threads) - stuck
 
     def _grow_locked(self, now: float, *, submitted: bool = False) -> None:
+        """Start the workers the queue needs (under the pool's lock)."""
         queue = self._queue
+        starting = 0
         # Only workers change `_idle`, around their own wait: a waiting worker for each queued item
         # means one of them takes it; a worker whose wait is just timing out still counts as idle
-        # and re-checks the queue before it exits, so it cannot lose the item either.
-        if not queue or self._idle >= len(queue):
-            self._cond.notify()
-            return
-        if self._counted(now) >= self._max_workers:
-            self._cond.notify()
-            return
-        if len(self._threads) >= self._hard_cap:
-            if not self._warned_cap:
-                self._warned_cap = True
+        # and re-checks the queue before it exits, so it cannot lose the item either. A worker just
+        # started counts as idle until it takes its item.
+        while queue and self._idle + starting < len(queue):
+            if self._counted(now) >= self._max_workers:
+                break
+            if len(self._threads) >= self._hard_cap:
+                if not self._warned_cap:
+                    self._warned_cap = True
+                    _LOGGER.warning(
+                        "The background token refresh pool reached its cap of %d threads, all busy: token "
+                        "refreshers are hanging; background refreshes wait until one returns.",
+                        self._hard_cap,
+                    )
+                break
+            if len(self._threads) >= self._max_workers and not self._warned_grown:
+                self._warned_grown = True
                 _LOGGER.warning(
-                    "The background token refresh pool reached its cap of %d threads, all busy: token "
-                    "refreshers are hanging; background refreshes wait until one returns.",
-                    self._hard_cap,
+                    "Background token refreshers have been running for more than %g s; the refresh pool "
+                    "grows past %d workers so other credentials keep refreshing.",
+                    self._busy_grace,
+                    self._max_workers,
                 )
-            return
-        if len(self._threads) >= self._max_workers and not self._warned_grown:
-            self._warned_grown = True
-            _LOGGER.warning(
-                "Background token refreshers have been running for more than %g s; the refresh pool grows "
-                "past %d workers so other credentials keep refreshing.",
-                self._busy_grace,
-                self._max_workers,
-            )
-        thread = threading.Thread(target=self._work, name="acs-token-refresh-worker", daemon=True)
-        self._threads.add(thread)
-        try:
-            thread.start()
-        except BaseException:
-            self._threads.discard(thread)
-            if self._threads or not submitted:
-                return  # a running worker takes the item when it is done with its own
-            queue.pop()  # nobody would run it: the caller retries later
-            raise
+            thread = threading.Thread(target=self._work, name="acs-token-refresh-worker", daemon=True)
+            self._threads.add(thread)
+            try:
+                thread.start()
+            except BaseException:
+                self._threads.discard(thread)
+                if self._threads or starting or not submitted:
+                    break  # a running worker takes the item when it is done with its own
+                queue.pop()  # nobody would run it: the caller retries later
+                raise
+            starting += 1
+        self._cond.notify(len(queue))
 
     def check(self, now: float) -> float:
         """Start a worker for queued work if a busy one has outlived its grace; return when to check again

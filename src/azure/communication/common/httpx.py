@@ -57,7 +57,12 @@ class AccessKeyAuth(httpx.Auth):
         return "AccessKeyAuth(credential=***)"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Sign ``request`` (its body is already read) and send it once."""
+        """Sign ``request`` (its body is already read) and send it once.
+
+        Raises:
+            ValueError: the URL is not an absolute http(s) URL or holds user info (refused before anything is
+                sent).
+        """
         url = str(request.url)
         canonical = canonicalize(url)
         if canonical.url != url:

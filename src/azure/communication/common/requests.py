@@ -62,7 +62,8 @@ class AccessKeyAuth(requests.auth.AuthBase):
 
         Raises:
             ValueError: the body is a stream that cannot be hashed without being consumed, or the URL is not
-                an absolute http(s) URL.
+                an absolute http(s) URL or holds user info (requests would send it as Basic auth instead of the
+                signature: refused before anything is sent).
         """
         canonical = canonicalize(r.url or "")
         r.url = canonical.url
