@@ -42,7 +42,7 @@ lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev-stamp
-	$(BIN)/mypy --strict src/azure/communication/common emulator/src/acs_emulator
+	$(BIN)/mypy --strict src/azure/communication/common emulator/src/acs_emulator emulator/src/pytest_acs_emulator.py
 
 pytest: $(VENV)/.dev-stamp
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term --cov-fail-under=90

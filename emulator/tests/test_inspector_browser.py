@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import ssl
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,29 @@ def test_the_chaos_form_makes_the_next_request_fail_and_the_log_shows_it_live(pa
     shot = ARTIFACTS / "inspector.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+    # The rules as JSON: edited in the page's text area, saved with PUT.
+    page.locator("#chaos-body summary").click()
+    page.locator("#chaos-json").fill('{"rules": [{"method": "GET", "path": "/chat/*", "latency": 0.5}]}')
+    page.locator("#chaos-json-save").click()
+    page.wait_for_selector("#chaos-table tr.rule")
+    assert "/chat/*" in page.locator("#chaos-table tr.rule").inner_text()
+    # The reset button: no identities, no requests, no chat, and the start-up rules (none) again.
+    page.locator("#reset-button").click()
+    page.wait_for_selector("#identities-table tr.empty")
+    page.wait_for_selector("#requests-table tr.empty")
+    page.wait_for_selector("#chat-empty")
+    page.wait_for_selector("#chaos-table tr.empty")
+
+
+def test_without_chromium_the_browser_tests_skip_outside_ci_and_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="No Chromium at"):
+        _chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but no Chromium"):
+        _chromium()

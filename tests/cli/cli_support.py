@@ -18,8 +18,8 @@ FAKE_CONNECTION_STRING = f"endpoint=https://contoso.communication.azure.com/;acc
 
 
 # The demo's examples (``acs-common demo --help``), each run once for the whole package (the ``demo_runs``
-# fixture): the demo tests read their transcripts and the help-examples test their exit codes. The default one
-# runs as a subprocess while the other two run in-process: the demo mostly waits for tokens to age.
+# fixture): the demo tests read their transcripts and the help-examples test their exit codes. Two run as
+# subprocesses while the third runs in-process: the demo mostly waits for tokens to age.
 DEFAULT_DEMO = ("demo",)
 SHORT_DEMO = ("demo", "--token-seconds", "4", "--refreshes", "3")
 RESOURCE_DEMO = ("demo", "-c", "-")

@@ -28,40 +28,45 @@ def demo_runs(emulator: Any) -> dict[tuple[str, ...], Run]:
     """The three demo examples, keyed by their arguments (``RESOURCE_DEMO`` reads the emulator's string)."""
     from azure.communication.common._cli import main
 
-    # The default run as a subprocess (the one ``make demo`` makes); the other two in-process, one after the
-    # other (they share sys.stdout), while the subprocess runs: so both the emulated and the real-resource
-    # paths count in the coverage figures.
-    process = subprocess.Popen(
-        [sys.executable, "-m", "azure.communication.common", *DEFAULT_DEMO],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-    )
-    outputs: list[tuple[str, str]] = []
-    # A generous bound on a run that takes about 20 s: it only ends a hung demo.
-    reader = threading.Thread(target=lambda: outputs.append(process.communicate(timeout=120)))
+    # Two as subprocesses (the default one is what ``make demo`` runs), while the third runs in-process, so
+    # that the real-resource path counts in the coverage figures; together they take about as long as one.
+    processes = {
+        args: subprocess.Popen(
+            [sys.executable, "-m", "azure.communication.common", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(),
+        )
+        for args in (DEFAULT_DEMO, SHORT_DEMO)
+    }
+    outputs: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def communicate(args: tuple[str, ...]) -> None:
+        # A generous bound on a run that takes about 20 s: it only ends a hung demo.
+        outputs[args] = processes[args].communicate(timeout=120)
+
+    readers = [threading.Thread(target=communicate, args=(args,)) for args in processes]
     runs: dict[tuple[str, ...], Run] = {}
     try:
-        reader.start()
-        for args, stdin in ((SHORT_DEMO, ""), (RESOURCE_DEMO, emulator.connection_string + "\n")):
-            out, err = io.StringIO(), io.StringIO()
-            with (
-                pytest.MonkeyPatch.context() as patch,
-                contextlib.redirect_stdout(out),
-                contextlib.redirect_stderr(err),
-            ):
-                patch.delenv(CONNECTION_STRING_ENV, raising=False)
-                patch.setattr(sys, "stdin", io.StringIO(stdin))
-                code = main(list(args))
-            runs[args] = Run(code, out.getvalue(), err.getvalue())
-        reader.join()
-        runs[DEFAULT_DEMO] = Run(process.returncode, *outputs[0])
+        for reader in readers:
+            reader.start()
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            patch.delenv(CONNECTION_STRING_ENV, raising=False)
+            patch.setattr(sys, "stdin", io.StringIO(emulator.connection_string + "\n"))
+            code = main(list(RESOURCE_DEMO))
+        runs[RESOURCE_DEMO] = Run(code, out.getvalue(), err.getvalue())
+        for reader in readers:
+            reader.join()
+        for args, process in processes.items():
+            runs[args] = Run(process.returncode, *outputs[args])
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return runs
 
 

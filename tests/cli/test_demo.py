@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import socket
 import sys
@@ -181,8 +182,12 @@ def test_demo_reads_the_environment_variable(
 ) -> None:
     # A wrong key: the first request is refused, the demo stops early and says why on one line.
     monkeypatch.setenv(CONNECTION_STRING_ENV, f"endpoint={emulator.endpoint};accesskey={FAKE_KEY}")
-    code = main(["demo"])
+    library_logger = logging.getLogger("azure.communication.common")
+    handlers, level = list(library_logger.handlers), library_logger.level
+    code = main(["demo", "--verbose"])
     out, err = capsys.readouterr()
+    # --verbose shows the library's debug log on stderr for the run, then puts the logger back.
+    assert (library_logger.handlers, library_logger.level) == (handlers, level)
     assert code == 1
     assert f"Running against the resource at {emulator.endpoint}" in out
     assert "✗ user created through the HMAC policy (HTTP 401)" in out
@@ -288,6 +293,21 @@ def test_identifiers_scenario_returns_its_checks_and_emits_a_table() -> None:
     assert '"isAnonymous": true' in sample
 
 
+def test_emulated_tokens_are_the_bare_jwt_with_the_lifetime_asked_for(emulator: Any) -> None:
+    events: list[Event] = []
+    context = _context(emulator, events, token_seconds=5)
+    _demo_steps.step_hmac(context)
+    token, expires_on = context.issue_token()
+    assert isinstance(token, str)
+    assert token.count(".") == 2
+    assert 3 <= expires_on - context.clock() <= 5
+    _demo_steps._explain_refresh(context)
+    explained = events[-1]
+    assert isinstance(explained, Paragraph)
+    assert "uses tokens that live 5 s (the emulator's short-token switch)" in explained.text
+    context.close()
+
+
 def test_revocation_scenario_against_the_emulator(emulator: Any) -> None:
     events: list[Event] = []
     context = _context(emulator, events)
@@ -364,6 +384,57 @@ def test_chat_is_skipped_without_the_official_chat_client(emulator: Any, monkeyp
         "skipped: azure.communication.chat is not installed "
         "(pip install azure-communication-chat azure-communication-identity)"
     ]
+
+
+class _Thread:
+    """A chat thread client whose second send fails, as the service would refuse a message."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send_message(self, text: str, **kwargs: Any) -> Any:
+        from azure.core.exceptions import HttpResponseError
+
+        self.sent += 1
+        if self.sent == 2:
+            error = HttpResponseError(message="refused")
+            error.status_code = 400
+            raise error
+        return type("Sent", (), {"id": f"m{self.sent}"})()
+
+
+def test_a_failed_message_fails_the_conversation_check() -> None:
+    from azure.communication.common._connection_string import parse_connection_string
+
+    events: list[Event] = []
+    offline = parse_connection_string(f"endpoint=http://127.0.0.1:9/;accesskey={FAKE_KEY}")
+    context = DemoContext(offline, False, events.append)
+    ticks = iter(float(t) for t in range(100))  # one fake second per look at the clock
+    context.timer = lambda: next(ticks)
+    speaker = _demo_chat._Chatter("Alice", None, None, None)
+    speaker.thread_client = _Thread()
+    sent, failures, took = _demo_chat._converse(context, [speaker], 4, {})
+    # The conversation lasts 1.5 lifetimes of 4 s; each message looks at the clock twice (loop, note).
+    assert [s.message_id for s in sent] == ["m1", "m3"]
+    assert failures == ["#2 HttpResponseError HTTP 400"]
+    checks = context.checks()
+    _demo_chat._check_conversation(context, checks, sent, failures, took, first_expiry=float("inf"))
+    assert [(c.passed, c.detail) for c in checks] == [
+        (False, "#2 HttpResponseError HTTP 400"),
+        (False, "0 messages sent after the first tokens expired"),
+    ]
+    assert "#2 Alice: 'Loud and clear, Alice.' FAILED (#2 HttpResponseError HTTP 400)" in [
+        e.text for e in events if isinstance(e, Note)
+    ]
+
+
+def test_expiries_from_the_identity_client_in_any_shape() -> None:
+    import datetime
+
+    moment = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    assert _demo_chat._epoch("2026-12-01T12:00:00.0000000+00:00") == moment.timestamp()
+    assert _demo_chat._epoch(moment) == moment.timestamp()
+    assert _demo_chat._epoch(1796126400) == 1796126400.0
 
 
 def test_lifetime_policy_asks_the_emulator_for_seconds() -> None:

@@ -3,8 +3,8 @@
 The examples of the top level, of every subcommand and of ``acs-common emulator`` are read from the parsers'
 epilogs (``cli_examples``) and run in-process through ``main([...])``, against the package's emulator, with the
 variables, files, stdin and environment the examples imply (``$TOKEN`` is a user access token, ``$ID`` a user,
-``key.txt`` an access key...). The demo's three examples are run once per package (``demo_runs``), the
-default one as a subprocess. The one liberty taken: an emulator example's port becomes 0 (a free
+``key.txt`` an access key...). The demo's three examples are run once per package (``demo_runs``), two of
+them as subprocesses. The one liberty taken: an emulator example's port becomes 0 (a free
 port), since a fixed one may be taken on a shared machine.
 """
 

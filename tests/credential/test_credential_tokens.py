@@ -632,3 +632,10 @@ def test_the_reader_agrees_with_the_plain_rules_on_generated_payloads(
     raw = text.encode("utf-8")
     token = f"{HEADER}.{b64url(raw)}.c2ln"
     assert jwt_expiry(token) == _reference_expiry(raw)
+
+
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_a_quoted_token_is_refused_with_the_fix(quote: str) -> None:
+    with pytest.raises(ValueError, match="wrapped in quotes: pass the bare token string") as info:
+        normalize_token(f"{quote}{JWT_SECRET}{quote}", EPOCH)
+    assert JWT_SECRET not in str(info.value)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import test_credential_lifecycle as lifecycle
 import test_credential_scenarios as scenarios
 import trio
 import trio.testing
@@ -24,15 +25,20 @@ from token_credential_helpers import EPOCH, AsyncCredential, FakeClock, Flavor, 
 HOUR = 3600.0
 
 
+_PARAMETERS = {"flavor", "clock", "scheduler", "mono"}
+
+
 def _table() -> list[Callable[..., Any]]:
-    """The scenario functions that take only the flavour and its clock and scheduler."""
+    """The async scenario functions (of the scenario and the lifecycle tables) that take only the flavour,
+    its clocks and its scheduler."""
     found = []
-    for name, function in sorted(vars(scenarios).items()):
-        if not name.startswith("test_") or not inspect.iscoroutinefunction(function):
-            continue
-        parameters = set(inspect.signature(function).parameters)
-        if "flavor" in parameters and parameters <= {"flavor", "clock", "scheduler"}:
-            found.append(function)
+    for module in (scenarios, lifecycle):
+        for name, function in sorted(vars(module).items()):
+            if not name.startswith("test_") or not inspect.iscoroutinefunction(function):
+                continue
+            parameters = set(inspect.signature(function).parameters)
+            if "flavor" in parameters and parameters <= _PARAMETERS:
+                found.append(function)
     return found
 
 
@@ -40,7 +46,7 @@ SCENARIOS = _table()
 
 
 def test_the_trio_table_is_most_of_the_scenario_table() -> None:
-    assert len(SCENARIOS) >= 15
+    assert len(SCENARIOS) >= 20
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
@@ -48,8 +54,12 @@ def test_scenario_under_trio(scenario: Callable[..., Any]) -> None:
     clock = FakeClock()
     scheduler = ManualScheduler(clock)
     flavor = Flavor("trio", clock, scheduler)
-    available = {"flavor": flavor, "clock": clock, "scheduler": scheduler}
-    kwargs = {name: available[name] for name in inspect.signature(scenario).parameters}
+    available: dict[str, Any] = {"flavor": flavor, "clock": clock, "scheduler": scheduler}
+    parameters = inspect.signature(scenario).parameters
+    if "mono" in parameters:
+        # As the lifecycle table's fixture: a monotonic clock apart from the wall clock, driving the scheduler.
+        available["mono"] = scheduler.clock = FakeClock(1_000.0)
+    kwargs = {name: available[name] for name in parameters}
     trio.run(functools.partial(scenario, **kwargs))
 
 

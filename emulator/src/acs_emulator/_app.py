@@ -208,7 +208,10 @@ class IdentityService:
         router.add_delete("/access/entra/assignments/{objectId}", self.delete_entra_assignment)
         router.add_get(JWKS_PATH, self.jwks)
         self.chat = ChatService(
-            self._store, self._issuer, resource_id=self._settings.resource_id, clock=self._clock,
+            self._store,
+            self._issuer,
+            resource_id=self._settings.resource_id,
+            clock=self._clock,
             loose=self._settings.loose,
         )
         self.chat.add_routes(router)

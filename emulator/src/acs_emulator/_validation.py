@@ -318,7 +318,6 @@ def check_identity_id(raw: str) -> str:
     ):
         raise ApiError.bad_request(
             f"Provided identity id has invalid format (length {len(raw)}).",
-            code="InvalidIdentifier",
             target="id",
         )
     return raw

@@ -706,8 +706,9 @@ class CommunicationTokenCredential(_CredentialBase):
             value = None if self._state.closed else refresher()
         except BaseException as exc:  # waiters must be released whatever happens
             self._finish(attempt, None, exc)
-            if not isinstance(exc, Exception):
-                # The thread that ran the refresher sees its own KeyboardInterrupt/SystemExit unchanged.
+            if not isinstance(exc, Exception) and not attempt.background:
+                # The caller that ran the refresher sees its own KeyboardInterrupt/SystemExit unchanged; a
+                # background worker keeps serving the other credentials.
                 raise
             return
         finally:

@@ -278,8 +278,9 @@ class ExchangerBase:
 class EntraTokenExchanger(ExchangerBase):
     """Exchanges an Entra ID token for an ACS user access token, for the credential's Entra mode.
 
-    Each call asks ``token_credential`` for an Entra token (``get_token_info`` when it has one) (so a changed Entra token is exchanged anew)
-    and posts it to the exchange endpoint chosen by the scopes. Nothing is sent at construction.
+    Each call asks ``token_credential`` for an Entra token (through ``get_token_info`` when it has one, as
+    azure-core's bearer policy does), so a changed Entra token is exchanged anew, and posts it to the exchange
+    endpoint chosen by the scopes. Nothing is sent at construction.
 
     Args:
         resource_endpoint: The Communication Services resource, e.g.

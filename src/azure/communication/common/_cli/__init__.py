@@ -28,7 +28,7 @@ PROG: Final = "acs-common"
 EPILOG: Final = (
     """\
 examples:
-  acs-common demo                                   # the end-to-end walkthrough (about 15 s)
+  acs-common demo                                   # the end-to-end walkthrough (about 20 s)
   acs-common emulator --port 8888                   # a local ACS Identity service
   acs-common token inspect -  < token.txt           # what does this token say?
   acs-common id parse 8:orgid:45ab2481-1c1c-4005-be24-0ffb879b1130

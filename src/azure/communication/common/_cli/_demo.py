@@ -33,10 +33,11 @@ from ._output import Output
 
 __all__ = ["STEPS", "Step", "add_parser", "run", "run_demo"]
 
-DEFAULT_TOKEN_SECONDS: Final = 8
-DEFAULT_REFRESHES: Final = 2
-DEFAULT_THREADS: Final = 32
-DEFAULT_TASKS: Final = 1000
+_DEFAULTS: Final = DemoOptions()
+DEFAULT_TOKEN_SECONDS: Final = _DEFAULTS.token_seconds
+DEFAULT_REFRESHES: Final = _DEFAULTS.refreshes
+DEFAULT_THREADS: Final = _DEFAULTS.threads
+DEFAULT_TASKS: Final = _DEFAULTS.tasks
 
 EPILOG: Final = (
     """\
@@ -228,7 +229,8 @@ def add_parser(subparsers: Any) -> None:
         "demo",
         help="the end-to-end walkthrough (emulator in-process, or a real resource)",
         description="Walk through the library end to end: HMAC-signed requests, the token credential with "
-        "proactive refresh (threads and asyncio), identifiers, revocation and deletion.",
+        "proactive refresh (threads and asyncio), identifiers, a chat through the official client that outlives "
+        "its tokens, revocation and deletion.",
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
@@ -238,7 +240,8 @@ def add_parser(subparsers: Any) -> None:
         type=_bounded_int(4, 300),
         default=DEFAULT_TOKEN_SECONDS,
         metavar="S",
-        help=f"lifetime of the short tokens in the refresh steps (default {DEFAULT_TOKEN_SECONDS})",
+        help=f"lifetime of the short tokens in steps 2 and 3 (default {DEFAULT_TOKEN_SECONDS}; the chat step's live "
+        f"{_demo_chat.CHAT_TOKEN_SECONDS} s)",
     )
     demo.add_argument(
         "--refreshes",

@@ -2,8 +2,8 @@
 
 Each user holds a ``CommunicationTokenCredential`` with ``proactive_refresh=True`` whose refresher asks the
 official identity client for a token. The tokens live a few seconds and the conversation lasts longer than
-that, so they expire and are replaced in the background mid-conversation; the scenario reports when each
-refresh happened and that no message failed.
+that, so they expire and are replaced mid-conversation (in the background, or by a message sent in a token's
+last stretch); the scenario reports when and where each refresh happened and that no message failed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._demo_context import Check, DemoContext, DemoFailure
+from ._demo_context import Check, CheckList, DemoContext, DemoFailure
 from ._output import format_duration
 
 __all__ = ["CHAT_LIFETIMES", "CHAT_TOKEN_SECONDS", "step_chat"]
@@ -55,7 +55,7 @@ class _Sent:
 
 
 class _Chatter:
-    """One user: identity, credential and chat client, and the refreshes of their token."""
+    """One user of the conversation: their identity, credential, chat client and thread client."""
 
     def __init__(self, name: str, user: Any, credential: Any, client: Any) -> None:
         self.name = name
@@ -195,7 +195,7 @@ def _delete_user(identity: Any, user: Any) -> None:
 
 
 def _create_thread(
-    context: DemoContext, checks: Any, alice: _Chatter, bob: _Chatter, options: dict[str, Any]
+    context: DemoContext, checks: CheckList, alice: _Chatter, bob: _Chatter, options: dict[str, Any]
 ) -> str | None:
     from azure.communication.chat import ChatParticipant
     from azure.core.exceptions import HttpResponseError
@@ -257,7 +257,7 @@ def _converse(
 
 
 def _check_conversation(
-    context: DemoContext, checks: Any, sent: list[_Sent], failures: list[str], took: float, first_expiry: float
+    context: DemoContext, checks: CheckList, sent: list[_Sent], failures: list[str], took: float, first_expiry: float
 ) -> None:
     started = context.timer()
     total = len(sent) + len(failures)
@@ -278,7 +278,9 @@ def _check_conversation(
     )
 
 
-def _check_refreshes(context: DemoContext, checks: Any, refreshes: list[_Refresh], chatters: list[_Chatter]) -> None:
+def _check_refreshes(
+    context: DemoContext, checks: CheckList, refreshes: list[_Refresh], chatters: list[_Chatter]
+) -> None:
     """Every user's token was replaced mid-conversation, each time before it expired.
 
     Most refreshes run on the credential's worker thread; a message sent in the token's last stretch (the stale
@@ -299,7 +301,7 @@ def _check_refreshes(context: DemoContext, checks: Any, refreshes: list[_Refresh
 
 def _check_reading(
     context: DemoContext,
-    checks: Any,
+    checks: CheckList,
     reader: _Chatter,
     chatters: list[_Chatter],
     sent: list[_Sent],

@@ -119,6 +119,7 @@ class DemoOptions:
         tasks: concurrent asyncio tasks in the asyncio step.
     """
 
+    # 8 s tokens refresh at about 4 s left: slack enough for a loaded machine, quick enough for a demo.
     token_seconds: int = 8
     refreshes: int = 2
     threads: int = 32
