@@ -332,7 +332,14 @@ def test_request_with_an_invalid_url_is_a_usage_error(capsys: pytest.CaptureFixt
     assert_one_line_error(err, "acs-common request: error: invalid URL 'http://[::1/x':", "IPv6")
 
 
-def test_request_to_a_closed_port_is_a_one_line_failure(capsys: pytest.CaptureFixture[str]) -> None:
+def test_request_to_a_closed_port_is_a_one_line_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    # The retry policy's back-off between connection attempts, recorded instead of slept.
+    slept: list[float] = []
+    monkeypatch.setattr(RequestsTransport, "sleep", lambda self, seconds: slept.append(seconds))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -341,6 +348,10 @@ def test_request_to_a_closed_port_is_a_one_line_failure(capsys: pytest.CaptureFi
     assert code == 1
     assert out == ""
     assert_one_line_error(err, "acs-common request: error:", f"GET http://127.0.0.1:{port}/x failed")
+    # The CLI retried (a transient outage is covered) with a growing back-off, then gave up.
+    assert len(slept) >= 2
+    assert slept == sorted(slept)
+    assert slept[0] > 0
 
 
 def test_print_body_handles_text_and_empty() -> None:

@@ -172,8 +172,11 @@ def decode_cursor(values: Sequence[str], keys: Mapping[str, type]) -> dict[str, 
         raise _bad("syncState is not a value this service returned.", "syncState")
     for key, kind in keys.items():
         value = state.get(key)
-        numeric = kind is float and isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (numeric and math.isfinite(value)) and not (kind is str and isinstance(value, str)):
+        if kind is str:
+            valid = isinstance(value, str)
+        else:
+            valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not valid:
             raise _bad("syncState is not a value this service returned.", "syncState")
     return state
 

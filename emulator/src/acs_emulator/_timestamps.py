@@ -9,6 +9,9 @@ import time
 
 __all__ = ["format_service_time"]
 
+# Concurrent token requests in one second share their expiry: one cached (timestamp, text) pair.
+_last: tuple[float, str] = (-1.0, "")
+
 
 def format_service_time(timestamp: float) -> str:
     """Format a POSIX time as the service writes ``expiresOn`` and ``lastTokenIssuedAt``.
@@ -16,7 +19,12 @@ def format_service_time(timestamp: float) -> str:
     Args:
         timestamp: seconds since the epoch (UTC); the fraction is kept to 100 ns, as .NET's ticks are.
     """
+    global _last
+    cached = _last
+    if cached[0] == timestamp:
+        return cached[1]
     ticks = round(timestamp * 10_000_000)
     seconds, fraction = divmod(ticks, 10_000_000)
-    parts = time.gmtime(seconds)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', parts)}.{fraction:07d}+00:00"
+    text = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{fraction:07d}+00:00"
+    _last = (timestamp, text)
+    return text

@@ -29,7 +29,7 @@ EPILOG: Final = (
     """\
 examples:
   acs-common demo                                   # the end-to-end walkthrough (about 20 s)
-  acs-common emulator --port 8888                   # a local ACS Identity service
+  acs-common emulator --port 8888                   # a local ACS emulator: Identity and Chat
   acs-common token inspect -  < token.txt           # what does this token say?
   acs-common id parse 8:orgid:45ab2481-1c1c-4005-be24-0ffb879b1130
   acs-common request POST '/identities?api-version=2023-10-01' --data '{}'

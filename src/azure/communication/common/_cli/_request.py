@@ -51,6 +51,7 @@ SIGN_EPILOG: Final = (
 examples:
   acs-common sign POST '/identities?api-version=2023-10-01' --data '{}'
   acs-common sign GET 'https://contoso.communication.azure.com/identities/x?api-version=2023-10-01' --json
+  acs-common sign GET '/identities/x?api-version=2023-10-01' -H 'X-Test: 1'    # shown, not signed
 
 Prints the canonical URL (what is signed and sent), every header of the request (-H ones
 included) and the client's side of what the emulator explains in a 401's error.innererror,
