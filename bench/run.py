@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python bench/run.py            # full run (about 5 minutes on 2 cores)
+    .venv/bin/python bench/run.py            # full run (about 7 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # smoke run (about 1 minute)
     .venv/bin/python bench/run.py --only 1,5 --out /tmp/b.md
 
@@ -85,6 +85,20 @@ def jobs_for(number: int, *, quick: bool = False, peer_due: int = 0) -> list[Job
         return [Job("jwt", "all", each, _fixed(90, 240))]
     if number == 8:
         return [Job("emulator", c, [c], _fixed(60, 100)) for c in ("ours", "ours_uncached", "floor")]
+    if number == 9:
+        names = [
+            "floor:python",
+            "floor:azure_core",
+            "ours:import",
+            "ours:identifiers",
+            "ours:full",
+            "ours:full_with_aio",
+            "ours:cli_id_parse",
+            "ours:cli_token_inspect",
+        ]
+        return [Job("startup", "all", names, _fixed(150, 600))]
+    if number == 10:
+        return [Job("chat", c, [c], _fixed(60, 100)) for c in ("memory", "file")]
     raise ValueError(f"no case {number}")
 
 
@@ -154,7 +168,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes (about a minute)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated case numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated case numbers")
     parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="the Markdown report")
     parser.add_argument("--json", default=str(BENCH / "results.json"), help="the raw results")
     parser.add_argument(
