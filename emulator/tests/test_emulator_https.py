@@ -7,6 +7,7 @@ was configured with stays valid across restarts.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ from azure.communication.identity import CommunicationIdentityClient
 from azure.communication.identity.aio import CommunicationIdentityClient as AsyncCommunicationIdentityClient
 from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
-from acs_emulator import ACCESS_KEY_ENV, Emulator
+from acs_emulator import ACCESS_KEY_ENV, Emulator, add_cli_arguments, run_cli
 
 KEY = "aHR0cHMtdGVzdC1rZXktZm9yLXRoZS1lbXVsYXRvcg=="
 
@@ -94,12 +95,19 @@ def test_the_ca_is_kept_beside_the_database_across_restarts(tmp_path: Path) -> N
         assert _skype_id(token.token) == user.properties["id"][2:]
 
 
-def test_unreadable_ca_files_fail_start_naming_the_file(tmp_path: Path) -> None:
+def test_unreadable_ca_files_fail_start_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     database = tmp_path / "acs.sqlite"
     (tmp_path / "acs.sqlite.ca.pem").write_text("not a certificate")
     (tmp_path / "acs.sqlite.ca-key.pem").write_text("not a key")
     with pytest.raises(ValueError, match=re.escape(str(tmp_path / "acs.sqlite.ca.pem"))):
         Emulator(https=True, database=database).start()
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    args = parser.parse_args(["--port", "0", "--access-key", KEY, "--https", "--database", str(database)])
+    assert run_cli(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert str(tmp_path / "acs.sqlite.ca.pem") in err
 
 
 def test_cli_https_prints_the_ca_bundle_and_serves_tls(tmp_path: Path) -> None:

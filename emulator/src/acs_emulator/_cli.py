@@ -173,7 +173,7 @@ def run_cli(args: argparse.Namespace) -> int:
             prog = getattr(args, "prog", "acs-emulator")  # acs-common emulator names itself
             print(f"{prog}: error: cannot serve on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
             return 1
-        print("ACS Identity emulator stopped.", file=sys.stdout, flush=True)
+        print("ACS emulator stopped.", file=sys.stdout, flush=True)
         return 0
     finally:
         logger.removeHandler(handler)
