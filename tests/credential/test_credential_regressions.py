@@ -394,10 +394,8 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
 def test_forked_child_is_not_mistaken_for_the_refresher_thread() -> None:
     # The child's caller has the ident of the thread that owns the refresh in flight in the parent (the
     # forking thread here; in real life a new child thread reusing a dead parent thread's ident).
-    from dataclasses import replace
-
     from azure.communication.common._credential import _RUNNING
-    from azure.communication.common._lifecycle import Attempt
+    from azure.communication.common._lifecycle import Attempt, replace
 
     credential = CommunicationTokenCredential(token_refresher=lambda: "refreshed-opaque-token")
     attempt = Attempt()

@@ -22,7 +22,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, overload
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
@@ -68,8 +67,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_alloc_lock)
 
 
-@dataclass(frozen=True, slots=True)
-class _Seams:
+class _Seams(lc._Record):
     """What tests inject (see :func:`_create`); ``None`` means the default.
 
     Args:
@@ -84,11 +82,27 @@ class _Seams:
             **pipeline_kwargs)``.
     """
 
-    clock: Callable[[], float] | None = None
-    monotonic: Callable[[], float] | None = None
-    scheduler: Scheduler | None = None
-    jitter: Callable[[], float] | None = None
-    exchanger_factory: Callable[..., Any] | None = None
+    __slots__ = ("clock", "exchanger_factory", "jitter", "monotonic", "scheduler")
+
+    clock: Callable[[], float] | None
+    monotonic: Callable[[], float] | None
+    scheduler: Scheduler | None
+    jitter: Callable[[], float] | None
+    exchanger_factory: Callable[..., Any] | None
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] | None = None,
+        scheduler: Scheduler | None = None,
+        jitter: Callable[[], float] | None = None,
+        exchanger_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        lc._set(self, "clock", clock)
+        lc._set(self, "monotonic", monotonic)
+        lc._set(self, "scheduler", scheduler)
+        lc._set(self, "jitter", jitter)
+        lc._set(self, "exchanger_factory", exchanger_factory)
 
 
 _DEFAULT_SEAMS: Final = _Seams()
@@ -619,7 +633,7 @@ class CommunicationTokenCredential(_CredentialBase):
             # exist here, and the schedule is the parent's. The generation is updated last, so other
             # threads wait on _ALLOC_LOCK until this is done.
             self._cond = None
-            self._state = replace(self._state, attempt=None)
+            self._state = lc.replace(self._state, attempt=None)
             lock = self._lock = threading.Lock()
             if self._state.config.proactive and not self._state.closed:
                 with lock:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import types
-from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from ._refresh import (
     TokenState,
@@ -30,7 +29,7 @@ from ._refresh import (
     stale_retry_at,
     token_state,
 )
-from ._tokens import TokenSnapshot, normalize_token
+from ._tokens import TokenSnapshot, _Frozen, normalize_token
 
 __all__ = [
     "CLOSED_SNAPSHOT",
@@ -61,6 +60,48 @@ __all__ = [
     "first_due",
     "step",
 ]
+
+_R = TypeVar("_R", bound="_Record")
+_set = object.__setattr__
+
+
+class _Record(_Frozen):
+    """Base of the immutable, slotted values below: what ``@dataclass(frozen=True, slots=True)`` would give.
+
+    Written by hand because building a frozen slotted dataclass costs about a millisecond at import, and this
+    module has twenty of them: most of the package's import time next to azure-core's (``make bench`` case 9).
+    """
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[Any, ...]:
+        names: tuple[str, ...] = self.__slots__
+        return tuple(getattr(self, name) for name in names)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        names: tuple[str, ...] = self.__slots__
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{type(self).__name__}({inner})"
+
+
+def replace(record: _R, **changes: Any) -> _R:
+    """A copy of ``record`` with ``changes`` (what :func:`dataclasses.replace` does for dataclasses)."""
+    new = object.__new__(type(record))
+    names: tuple[str, ...] = record.__slots__
+    for name in names:
+        _set(new, name, changes.pop(name) if name in changes else getattr(record, name))
+    if changes:
+        raise TypeError(f"{type(record).__name__} has no field {sorted(changes)[0]!r}")
+    return new
+
 
 #: Published by a closed credential: never fresh, so every call reaches the closed check.
 CLOSED_SNAPSHOT: Final = TokenSnapshot.empty()
@@ -101,8 +142,7 @@ class Attempt:
         self.timer: object = None
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(_Record):
     """What a credential fixed at construction.
 
     Args:
@@ -112,28 +152,78 @@ class Config:
         undecodable_lifetime: Seconds a token without a readable expiry is assumed valid.
     """
 
+    __slots__ = ("proactive", "refresh_timeout", "undecodable_lifetime", "window")
+
     window: float | None
     proactive: bool
     refresh_timeout: float | None
     undecodable_lifetime: float
 
+    def __init__(
+        self,
+        window: float | None,
+        proactive: bool,
+        refresh_timeout: float | None,
+        undecodable_lifetime: float,
+    ) -> None:
+        _set(self, "window", window)
+        _set(self, "proactive", proactive)
+        _set(self, "refresh_timeout", refresh_timeout)
+        _set(self, "undecodable_lifetime", undecodable_lifetime)
 
-@dataclass(frozen=True, slots=True)
-class State:
+
+class State(_Record):
     """A credential's lifecycle state. Replaced whole by :func:`step`; the shells never edit it."""
+
+    __slots__ = (
+        "attempt",
+        "bg_failures",
+        "closed",
+        "config",
+        "failure",
+        "failure_gap",
+        "failure_traceback",
+        "failure_until",
+        "retry_until",
+        "snapshot",
+    )
 
     config: Config
     snapshot: TokenSnapshot
-    closed: bool = False
-    attempt: Attempt | None = None
-    failure: BaseException | None = None
-    failure_traceback: types.TracebackType | None = None
-    failure_gap: float = 0.0
+    closed: bool
+    attempt: Attempt | None
+    failure: BaseException | None
+    failure_traceback: types.TracebackType | None
+    failure_gap: float
     #: End of the failure gap (monotonic): callers re-raise ``failure`` until then.
-    failure_until: float = -math.inf
+    failure_until: float
     #: End of the retry gap after a failed refresh of a still-valid token (monotonic).
-    retry_until: float = -math.inf
-    bg_failures: int = 0
+    retry_until: float
+    bg_failures: int
+
+    def __init__(
+        self,
+        config: Config,
+        snapshot: TokenSnapshot,
+        closed: bool = False,
+        attempt: Attempt | None = None,
+        failure: BaseException | None = None,
+        failure_traceback: types.TracebackType | None = None,
+        failure_gap: float = 0.0,
+        failure_until: float = -math.inf,
+        retry_until: float = -math.inf,
+        bg_failures: int = 0,
+    ) -> None:
+        _set(self, "config", config)
+        _set(self, "snapshot", snapshot)
+        _set(self, "closed", closed)
+        _set(self, "attempt", attempt)
+        _set(self, "failure", failure)
+        _set(self, "failure_traceback", failure_traceback)
+        _set(self, "failure_gap", failure_gap)
+        _set(self, "failure_until", failure_until)
+        _set(self, "retry_until", retry_until)
+        _set(self, "bg_failures", bg_failures)
 
     def published(self) -> TokenSnapshot:
         """The snapshot the fresh path reads: a never-fresh view while a retry gap runs on the monotonic
@@ -148,39 +238,58 @@ class State:
 # -- events ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Begin:
+class Begin(_Record):
     """A caller missed the fresh path; ``attempt`` is the one it runs if a refresh must start."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Due:
+
+class Due(_Record):
     """The background refresh came due; ``attempt`` is the one to run if it must start."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Finish:
+
+class Finish(_Record):
     """A refresher call ended with ``value`` or ``error`` (any ``BaseException``, also a cancellation)."""
 
+    __slots__ = ("attempt", "error", "value")
+
     attempt: Attempt
-    value: object = None
-    error: BaseException | None = None
+    value: object
+    error: BaseException | None
+
+    def __init__(self, attempt: Attempt, value: object = None, error: BaseException | None = None) -> None:
+        _set(self, "attempt", attempt)
+        _set(self, "value", value)
+        _set(self, "error", error)
 
 
-@dataclass(frozen=True, slots=True)
-class Expire:
+class Expire(_Record):
     """``attempt``'s deadline (``refresh_timeout``) passed."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Close:
+
+class Close(_Record):
     """``close()`` was called."""
+
+    __slots__ = ()
 
 
 Event = Begin | Due | Finish | Expire | Close
@@ -189,97 +298,154 @@ Event = Begin | Due | Finish | Expire | Close
 # -- effects --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(_Record):
     """Make ``snapshot`` the one the fresh path reads."""
+
+    __slots__ = ("snapshot",)
 
     snapshot: TokenSnapshot
 
+    def __init__(self, snapshot: TokenSnapshot) -> None:
+        _set(self, "snapshot", snapshot)
 
-@dataclass(frozen=True, slots=True)
-class Resolve:
+
+class Resolve(_Record):
     """Record ``attempt``'s outcome for the callers waiting on it (the shell sets its fields)."""
 
+    __slots__ = ("abandoned", "attempt", "error", "snapshot", "usable")
+
     attempt: Attempt
-    snapshot: TokenSnapshot | None = None
-    error: BaseException | None = None
-    usable: bool = False
-    abandoned: bool = False
+    snapshot: TokenSnapshot | None
+    error: BaseException | None
+    usable: bool
+    abandoned: bool
+
+    def __init__(
+        self,
+        attempt: Attempt,
+        snapshot: TokenSnapshot | None = None,
+        error: BaseException | None = None,
+        usable: bool = False,
+        abandoned: bool = False,
+    ) -> None:
+        _set(self, "attempt", attempt)
+        _set(self, "snapshot", snapshot)
+        _set(self, "error", error)
+        _set(self, "usable", usable)
+        _set(self, "abandoned", abandoned)
 
 
-@dataclass(frozen=True, slots=True)
-class Wake:
+class Wake(_Record):
     """Wake the callers waiting on ``attempt`` (after :class:`Resolve`)."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Cancel:
+
+class Cancel(_Record):
     """Stop ``attempt``'s refresher call where the shell can (an asyncio or trio task); threads cannot."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Reschedule:
+
+class Reschedule(_Record):
     """Replace the background refresh by one at ``due`` (monotonic); ``wall_due`` is the same moment on
     the wall clock when it comes from a token's expiry (a scheduler may follow wall-clock steps)."""
 
+    __slots__ = ("due", "wall_due")
+
     due: float
-    wall_due: float | None = None
+    wall_due: float | None
+
+    def __init__(self, due: float, wall_due: float | None = None) -> None:
+        _set(self, "due", due)
+        _set(self, "wall_due", wall_due)
 
 
-@dataclass(frozen=True, slots=True)
-class Unschedule:
+class Unschedule(_Record):
     """Cancel the scheduled background refresh."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class Log:
+
+class Log(_Record):
     """Log a record. Arguments never hold token text or a refresher's error text (type names only)."""
+
+    __slots__ = ("args", "level", "message")
 
     level: int
     message: str
-    args: tuple[object, ...] = ()
+    args: tuple[object, ...]
+
+    def __init__(self, level: int, message: str, args: tuple[object, ...] = ()) -> None:
+        _set(self, "level", level)
+        _set(self, "message", message)
+        _set(self, "args", args)
 
 
 # The verdicts of a Begin or Due event: what the caller (or the background refresher) does next. Exactly
 # one is the last effect of those events.
 
 
-@dataclass(frozen=True, slots=True)
-class ReturnCached:
+class ReturnCached(_Record):
     """Return ``snapshot`` (fresh, stale with a refresh running, or stale within its retry gap)."""
+
+    __slots__ = ("snapshot",)
 
     snapshot: TokenSnapshot
 
+    def __init__(self, snapshot: TokenSnapshot) -> None:
+        _set(self, "snapshot", snapshot)
 
-@dataclass(frozen=True, slots=True)
-class Raise:
+
+class Raise(_Record):
     """Raise ``error`` (the closed error is built by the shell when ``error`` is ``None``)."""
 
+    __slots__ = ("error", "traceback")
+
     error: BaseException | None
-    traceback: types.TracebackType | None = None
+    traceback: types.TracebackType | None
+
+    def __init__(self, error: BaseException | None, traceback: types.TracebackType | None = None) -> None:
+        _set(self, "error", error)
+        _set(self, "traceback", traceback)
 
 
-@dataclass(frozen=True, slots=True)
-class Wait:
+class Wait(_Record):
     """Wait for ``attempt`` (another caller's or the background's) until it resolves or its deadline."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Run:
+
+class Run(_Record):
     """Call the refresher for ``attempt`` now (its deadline, if any, is ``attempt.deadline``)."""
 
+    __slots__ = ("attempt",)
+
     attempt: Attempt
 
+    def __init__(self, attempt: Attempt) -> None:
+        _set(self, "attempt", attempt)
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+
+class Skip(_Record):
     """Nothing to do (a background refresh that found the credential closed or busy)."""
+
+    __slots__ = ()
 
 
 CallerVerdict = ReturnCached | Raise | Wait | Run | Skip
