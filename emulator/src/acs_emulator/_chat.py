@@ -19,8 +19,6 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from azure.communication.common._timestamps import format_timestamp
-
 from ._chat_store import (
     ChatTables,
     InvalidParticipant,
@@ -51,6 +49,7 @@ from ._chat_validation import (
 )
 from ._errors import ApiError
 from ._store import IdentityStore, StoreWorker
+from ._timestamps import format_chat_time as format_timestamp
 from ._tokens import TokenIssuer
 from ._user_auth import Caller, CallerRefused, UserTokenVerifier
 from ._validation import parse_json_object

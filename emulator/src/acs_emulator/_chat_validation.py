@@ -15,9 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from azure.communication.common._timestamps import parse_timestamp
-
 from ._errors import ApiError
+from ._timestamps import parse_rfc3339 as parse_timestamp
 from ._validation import parse_json_object
 
 __all__ = [
