@@ -26,7 +26,7 @@ $(PY):
 
 # Both distributions of the repository, editable: the library and the emulator (emulator/).
 $(VENV)/.demo-stamp: pyproject.toml emulator/pyproject.toml | $(PY)
-	$(PIP) install -e ".[aio,requests]" -e ./emulator
+	$(PIP) install -e ".[aio,requests]" -e ./emulator --group demo
 	@touch $@
 
 # Development tools are PEP 735 dependency groups (pip >= 25.1), not published extras.
