@@ -27,8 +27,7 @@ from cli_support import (
     assert_one_line_error,
 )
 
-from azure.communication.common._cli import _demo, _demo_chat, _demo_steps, main
-from azure.communication.common._cli._demo import Step, run_demo
+from azure.communication.common._cli import _demo_chat, _demo_run, _demo_steps, main
 from azure.communication.common._cli._demo_context import (
     Check,
     DemoContext,
@@ -41,6 +40,7 @@ from azure.communication.common._cli._demo_context import (
     Text,
 )
 from azure.communication.common._cli._demo_render import Renderer, format_check_time
+from azure.communication.common._cli._demo_run import Step, run_demo
 from azure.communication.common._cli._output import Output
 
 STEP_TITLES = [
@@ -250,7 +250,7 @@ def test_no_checks_is_a_failure_and_the_demo_stops_its_own_emulator(
         seen.update(endpoint=context.endpoint, emulated=context.emulated, body=context.token_body(5))
         return []
 
-    monkeypatch.setattr(_demo, "STEPS", (Step(1, "looks", looks, needs_user=False),))
+    monkeypatch.setattr(_demo_run, "STEPS", (Step(1, "looks", looks, needs_user=False),))
     code = main(["demo"])
     out, err = capsys.readouterr()
     assert code == 1

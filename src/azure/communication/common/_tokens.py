@@ -18,7 +18,6 @@ from typing import Final
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._jwt import decode_jwt_header, decode_jwt_payload, jwt_expiry, parse_jwt_expiry
-from ._timestamps import parse_timestamp
 
 __all__ = [
     "NEVER_EXPIRES_PUBLIC",
@@ -189,6 +188,9 @@ def _refuse_mistakes(token: str, source: str) -> None:
 def _to_seconds(value: object, what: str, source: str) -> float:
     """A time given as a number, an ACS/ISO 8601 timestamp string or an aware datetime, in epoch seconds."""
     if isinstance(value, str):
+        # Imported here: only the official clients' string expiries need it, and every import would pay for it.
+        from ._timestamps import parse_timestamp
+
         try:
             return parse_timestamp(value.strip())
         except ValueError:

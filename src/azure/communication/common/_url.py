@@ -57,21 +57,38 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 # Leading/trailing characters every client strips: C0 controls and space.
 _STRIP: Final = "".join(map(chr, range(0x21)))
 
+# The patterns are compiled at the first URL that misses the cache (see _compile), not at import: compiling
+# them is most of this module's import time, which every ``import azure.communication.common`` would pay.
 # RFC 3986 appendix B, with the authority required (an absolute URL).
-_URL_RE: Final = re.compile(
-    r"(?P<scheme>[^:/?#]+)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?(?:#.*)?",
-    re.DOTALL,
-)
-
-
+_URL_PATTERN: Final = r"(?P<scheme>[^:/?#]+)://(?P<authority>[^/?#]*)(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?(?:#.*)?"
 # Fast path: an http(s) URL whose every character is one a canonical URL may hold in its place. Escapes,
 # dot segments and the port still get a closer look in ``_fast_path``.
-_FAST_RE: Final = re.compile(
+_FAST_PATTERN: Final = (
     r"(https?)://([a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*)(?::([1-9][0-9]{0,4}))?"
     r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*)(?:\?([A-Za-z0-9\-._~!$&'()*+,;=:@/?%]+))?"
 )
-_ESCAPE_RE: Final = re.compile(r"%([0-9A-F]{2})")
-_DOT_SEGMENT_RE: Final = re.compile(r"/\.\.?(?:/|$)")
+_HOST_PATTERN: Final = r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*"
+
+_URL_RE: re.Pattern[str]
+_FAST_RE: re.Pattern[str]
+_ESCAPE_RE: re.Pattern[str]
+_DOT_SEGMENT_RE: re.Pattern[str]
+_HOST_RE: re.Pattern[str]
+_PATH: _Component
+_QUERY: _Component
+_compiled = False
+
+
+def _compile() -> None:
+    global _URL_RE, _FAST_RE, _ESCAPE_RE, _DOT_SEGMENT_RE, _HOST_RE, _PATH, _QUERY, _compiled
+    _URL_RE = re.compile(_URL_PATTERN, re.DOTALL)
+    _FAST_RE = re.compile(_FAST_PATTERN)
+    _ESCAPE_RE = re.compile(r"%([0-9A-F]{2})")
+    _DOT_SEGMENT_RE = re.compile(r"/\.\.?(?:/|$)")
+    _HOST_RE = re.compile(_HOST_PATTERN)
+    _PATH = _Component(_PATH_LITERAL, _PATH_DECODE)
+    _QUERY = _Component(_QUERY_LITERAL, _QUERY_DECODE)
+    _compiled = True
 
 
 # C is pure, and a service client calls the same few URLs over and over: remember recent results. Clearing
@@ -114,6 +131,8 @@ def canonicalize(url: str) -> CanonicalURL:
     cached = _cache.get(url)
     if cached is not None:
         return cached
+    if not _compiled:
+        _compile()
     result = _fast_path(url) or _slow_path(url)
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()
@@ -187,9 +206,6 @@ def _split_host_port(hostport: str) -> tuple[str, int | None]:
     if not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError("The URL's port must be a number from 0 to 65535.")
     return host, int(port)
-
-
-_HOST_RE: Final = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*")
 
 
 def _canonical_host(host: str) -> str:
@@ -267,10 +283,6 @@ class _Component:
         except UnicodeEncodeError:
             raise ValueError("The URL contains a lone surrogate character.") from None
         return "".join(f"%{byte:02X}" for byte in data)
-
-
-_PATH: Final = _Component(_PATH_LITERAL, _PATH_DECODE)
-_QUERY: Final = _Component(_QUERY_LITERAL, _QUERY_DECODE)
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ._demo_context import Check, CheckList, DemoContext, DemoFailure
+from ._demo_context import CHAT_TOKEN_SECONDS, Check, CheckList, DemoContext, DemoFailure
 from ._output import format_duration
 
 __all__ = ["CHAT_LIFETIMES", "CHAT_TOKEN_SECONDS", "step_chat"]
 
 # The shortest lifetime the demo's options allow: refreshes come every couple of seconds.
-CHAT_TOKEN_SECONDS: Final = 4
 # The conversation lasts this many token lifetimes, so every user's first token expires during it.
 CHAT_LIFETIMES: Final = 1.5
 # A message every so often: enough messages to page through, few enough to read.

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._common import IDENTITY_API_VERSION, build_pipeline, join_url
+from ._demo import CHAT_TOKEN_SECONDS, DEFAULT_REFRESHES, DEFAULT_TASKS, DEFAULT_THREADS, DEFAULT_TOKEN_SECONDS
 
 __all__ = [
+    "CHAT_TOKEN_SECONDS",
     "Check",
     "CheckList",
     "DemoContext",
@@ -119,11 +121,10 @@ class DemoOptions:
         tasks: concurrent asyncio tasks in the asyncio step.
     """
 
-    # 8 s tokens refresh at about 4 s left: slack enough for a loaded machine, quick enough for a demo.
-    token_seconds: int = 8
-    refreshes: int = 2
-    threads: int = 32
-    tasks: int = 1000
+    token_seconds: int = DEFAULT_TOKEN_SECONDS
+    refreshes: int = DEFAULT_REFRESHES
+    threads: int = DEFAULT_THREADS
+    tasks: int = DEFAULT_TASKS
 
 
 class CheckList(list[Check]):
