@@ -140,12 +140,12 @@ def test_issuer_with_a_given_key_and_a_full_cache(monkeypatch: pytest.MonkeyPatc
 def test_an_unexpected_exception_is_a_logged_400(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(*args: object, **kwargs: object) -> str:
+    async def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("secret-looking detail")
 
     with Emulator() as emu:
         assert emu._issuer is not None
-        monkeypatch.setattr(emu._issuer, "issue", broken)
+        monkeypatch.setattr(emu._issuer, "issue_async", broken)
         with caplog.at_level(logging.ERROR, logger="acs_emulator"):
             reply = send(
                 emu.port,

@@ -318,10 +318,10 @@ class IdentityService:
         version = check_api_version(request.query.getall("api-version", []), operation, loose=self._settings.loose)
         return body, version
 
-    def _access_token(
+    async def _access_token(
         self, skype_id: str, scopes: Sequence[str], iat: int, exp: int, scp: int = ACS_SCP
     ) -> dict[str, str]:
-        token = self._issuer.issue(skype_id=skype_id, scopes=scopes, iat=iat, exp=exp, scp=scp)
+        token = await self._issuer.issue_async(skype_id=skype_id, scopes=scopes, iat=iat, exp=exp, scp=scp)
         return {"token": token, "expiresOn": format_service_time(exp)}
 
     def _path_id(self, request: web.Request) -> str:
@@ -351,7 +351,7 @@ class IdentityService:
         result: dict[str, Any] = {"identity": identity}
         if with_token:
             iat = int(now)
-            result["accessToken"] = self._access_token(record.id[2:], parsed.scopes, iat, iat + parsed.lifetime)
+            result["accessToken"] = await self._access_token(record.id[2:], parsed.scopes, iat, iat + parsed.lifetime)
         return _json(201, result)
 
     async def get_identity(self, request: web.Request) -> web.Response:
@@ -377,7 +377,7 @@ class IdentityService:
         if not await self._store.call(lambda store: store.record_issue(identity_id, now)):
             raise ApiError.not_found()
         iat = int(now)
-        return _json(200, self._access_token(identity_id[2:], parsed.scopes, iat, iat + parsed.lifetime))
+        return _json(200, await self._access_token(identity_id[2:], parsed.scopes, iat, iat + parsed.lifetime))
 
     async def revoke_access_tokens(self, request: web.Request) -> web.Response:
         """``POST /identities/{id}/:revokeAccessTokens``: 204; tokens issued until now are revoked."""
@@ -424,7 +424,7 @@ class IdentityService:
         if claims.get("oid") != parsed.user_id:
             raise ApiError.bad_request("Provided UserId has invalid format.", target="userId")
         iat, exp = self._exchange_expiry(entra_exp, now)
-        return _json(200, self._access_token(f"orgid:{parsed.user_id}", ("voip",), iat, exp, TEAMS_SCP))
+        return _json(200, await self._access_token(f"orgid:{parsed.user_id}", ("voip",), iat, exp, TEAMS_SCP))
 
     async def _entra_claims(self, request: web.Request, operation: str) -> tuple[str, str, float | None, float]:
         request["operation"] = operation
@@ -459,7 +459,7 @@ class IdentityService:
             200,
             {
                 "identity": {"id": identity_id},
-                "accessToken": self._access_token(identity_id[2:], ("chat", "voip"), iat, exp),
+                "accessToken": await self._access_token(identity_id[2:], ("chat", "voip"), iat, exp),
             },
         )
 
@@ -475,7 +475,7 @@ class IdentityService:
             200,
             {
                 "identity": {"id": identity_id},
-                "accessToken": self._access_token(identity_id[2:], ("voip",), iat, exp, TEAMS_SCP),
+                "accessToken": await self._access_token(identity_id[2:], ("voip",), iat, exp, TEAMS_SCP),
             },
         )
 
