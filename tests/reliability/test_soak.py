@@ -361,7 +361,11 @@ def _check(report: SoakReport, secret_registry: Any) -> None:
         # inside its last second, so it is refreshed at expiry (a cycle of 2 s plus the refresh, plus a
         # failure gap after a failure). Fewer calls than one per 5 s means the credential stopped.
         assert refresher.calls >= seconds / 5, f"{subject.name}: the credential stopped refreshing"
-        assert len(refresher.issued) >= seconds / 6
+        # How many of those calls succeeded is the seeded refresher's doing (FAIL_RATE), not the credential's:
+        # on a loaded machine a 10 s run makes few calls, and two failures in a row are then likely (this
+        # bound was once ``seconds / 6`` successes, which failed at load average 20-50 with 1 success in 2+
+        # calls). Liveness is judged on the calls above; here, that refreshes did succeed.
+        assert refresher.issued, f"{subject.name}: no refresh ever succeeded"
     assert report.threads_after == 0, "threads left after close()"
     # CPython keeps up to 255 future iterators (40 B each) on a free list for reuse; when more than 255 tasks
     # waited at once, some of those kept ones were allocated by the library's `await` (about 10 KB). Anything
