@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, overload
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from . import _lifecycle as lc
+from ._fork import fork_generation
 from ._refresh import ON_DEMAND_WINDOW, PROACTIVE_WINDOW, TokenState, initial_snapshot, token_state
-from ._scheduler import ScheduledEntry, Scheduler, default_scheduler, fork_generation
 from ._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot, check_undecodable_interval, normalize_token
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+    from ._scheduler import ScheduledEntry, Scheduler
 
 __all__ = ["AzureCommunicationTokenCredential", "CommunicationTokenCredential", "TokenRefresher"]
 
@@ -647,7 +649,12 @@ class CommunicationTokenCredential(_CredentialBase):
     def _current_scheduler(self) -> Scheduler:
         scheduler = self._scheduler
         # Looked up on every use, not cached: a forked child gets a fresh process-wide scheduler.
-        return default_scheduler() if scheduler is None else scheduler
+        if scheduler is not None:
+            return scheduler
+        # Imported here: on-demand credentials never need the scheduler's timer thread, pool or heap.
+        from ._scheduler import default_scheduler
+
+        return default_scheduler()
 
     def _wake(self, attempt: lc.Attempt) -> None:
         cond = self._cond

@@ -36,6 +36,8 @@ import weakref
 from collections.abc import Callable
 from typing import Final, Protocol, TypeVar
 
+from ._fork import fork_generation
+
 __all__ = [
     "BUSY_GRACE",
     "HARD_CAP",
@@ -567,17 +569,6 @@ class TimerScheduler:
 
 _default: TimerScheduler | None = None
 _default_lock = threading.Lock()
-_fork_generation = 0
-
-
-def fork_generation() -> int:
-    """How many times this process's line of ancestors forked since this module was imported.
-
-    A credential records it with its lock and schedule; a different value on its slow path means it runs
-    in a forked child, where its lock may be held by a parent thread that does not exist here, its
-    in-flight refresh will never finish, and its schedule lives in the parent's scheduler.
-    """
-    return _fork_generation
 
 
 def default_scheduler() -> TimerScheduler:
@@ -593,9 +584,8 @@ def default_scheduler() -> TimerScheduler:
 
 
 def _reset_after_fork() -> None:
-    global _default, _default_lock, _fork_generation
+    global _default, _default_lock
     # The parent's threads do not exist in the child and its locks may be held by them: start afresh.
-    _fork_generation += 1
     parent = _default
     _default = None
     _default_lock = threading.Lock()
