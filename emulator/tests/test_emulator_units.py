@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -12,6 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from acs_emulator import Emulator, _server
 from acs_emulator._auth import MAX_CLOCK_SKEW, verify_hmac
@@ -123,8 +125,6 @@ def test_identity_ids_and_bearer_headers() -> None:
 
 
 def test_issuer_with_a_given_key_and_a_full_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     from acs_emulator import _tokens
 
     key = rsa.generate_private_key(65537, 2048)
@@ -135,6 +135,29 @@ def test_issuer_with_a_given_key_and_a_full_cache(monkeypatch: pytest.MonkeyPatc
     claims = jwt.decode(tokens[2], key.public_key(), algorithms=["RS256"], options={"verify_exp": False})
     assert claims["skypeid"] == "acs:r_2"
     assert issuer.issue(skype_id="acs:r_0", scopes=["chat"], iat=1, exp=2) == tokens[0]  # deterministic
+
+
+def test_tokens_are_byte_for_byte_what_pyjwt_encodes_sync_and_async() -> None:
+    # The issuer builds the JWS itself (only the RSA operation goes to a signing thread): the result must
+    # stay exactly PyJWT's RS256 encoding of the same claims and kid, whichever path signed it.
+    key = rsa.generate_private_key(65537, 2048)
+    issuer = TokenIssuer("res", key=key)
+    claims = {
+        "skypeid": "acs:res_1",
+        "scp": 1792,
+        "csi": "1000",
+        "exp": 5000,
+        "acsScope": "chat,voip",
+        "resourceId": "res",
+        "resourceLocation": "unitedstates",
+        "iat": 1000,
+    }
+    expected = jwt.encode(claims, key, algorithm="RS256", headers={"kid": issuer.kid})
+    assert issuer.issue(skype_id="acs:res_1", scopes=["chat", "voip"], iat=1000, exp=5000) == expected
+    other = TokenIssuer("res", key=key)  # no cache to answer from
+    signed = asyncio.run(other.issue_async(skype_id="acs:res_1", scopes=["chat", "voip"], iat=1000, exp=5000))
+    assert signed == expected
+    assert jwt.get_unverified_header(signed) == {"alg": "RS256", "kid": issuer.kid, "typ": "JWT"}
 
 
 def test_an_unexpected_exception_is_a_logged_400(

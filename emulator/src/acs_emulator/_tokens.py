@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jwt.algorithms import RSAAlgorithm
 
 __all__ = ["ACS_SCP", "TEAMS_SCP", "TokenIssuer"]
@@ -35,6 +36,10 @@ RESOURCE_LOCATION: Final = "unitedstates"
 # bytes; the bound holds even if a request path ever lets bigger claims through).
 _CACHE_LIMIT: Final = 4096
 _CACHE_BYTES: Final = 8 * 1024 * 1024
+
+
+_PKCS1V15: Final = padding.PKCS1v15()
+_SHA256: Final = hashes.SHA256()
 
 
 def _b64url(data: bytes) -> str:
@@ -75,7 +80,9 @@ class TokenIssuer:
         public_jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
         self._jwks: dict[str, Any] = {"keys": [public_jwk]}
         self.jwks_bytes: bytes = json.dumps(self._jwks).encode("utf-8")
-        self._headers = {"kid": self.kid}
+        # The JWS header is the same for every token (PyJWT's: sorted keys, compact separators).
+        header = json.dumps({"alg": "RS256", "kid": self.kid, "typ": "JWT"}, separators=(",", ":"), sort_keys=True)
+        self._header_segment = _b64url(header.encode("utf-8")) + "."
         self._cache: dict[tuple[str, str, int, int, int], str] = {}
         self._cache_bytes = 0
         #: Called with every token issued (the control plane remembers the newest ones' claims).
@@ -94,7 +101,8 @@ class TokenIssuer:
         key, payload = self._request(skype_id, scopes, iat, exp, scp)
         token = self._cached(key)
         if token is None:
-            token = self._store(key, self._sign(payload))
+            signing_input = self._signing_input(payload)
+            token = self._store(key, self._finish(signing_input, self._rsa_sign(signing_input)))
         return token
 
     async def issue_async(self, *, skype_id: str, scopes: Sequence[str], iat: int, exp: int, scp: int = ACS_SCP) -> str:
@@ -106,8 +114,11 @@ class TokenIssuer:
         key, payload = self._request(skype_id, scopes, iat, exp, scp)
         token = self._cached(key)
         if token is None:
-            signed = await asyncio.get_running_loop().run_in_executor(_signers(), self._sign, payload)
-            token = self._store(key, signed)
+            # Only the RSA operation goes to the thread: it runs without the GIL, so the thread never
+            # competes with the event loop for it (the JSON and base64 work stays on the loop).
+            signing_input = self._signing_input(payload)
+            signature = await asyncio.get_running_loop().run_in_executor(_signers(), self._rsa_sign, signing_input)
+            token = self._store(key, self._finish(signing_input, signature))
         return token
 
     def _request(
@@ -132,8 +143,16 @@ class TokenIssuer:
             self.on_issue(token)
         return token
 
-    def _sign(self, payload: dict[str, Any]) -> str:
-        return jwt.encode(payload, self._key, algorithm="RS256", headers=self._headers)
+    def _signing_input(self, payload: dict[str, Any]) -> bytes:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        return (self._header_segment + _b64url(body)).encode("ascii")
+
+    def _rsa_sign(self, signing_input: bytes) -> bytes:
+        return self._key.sign(signing_input, _PKCS1V15, _SHA256)
+
+    @staticmethod
+    def _finish(signing_input: bytes, signature: bytes) -> str:
+        return signing_input.decode("ascii") + "." + _b64url(signature)
 
     def _store(self, key: tuple[str, str, int, int, int], token: str) -> str:
         # On the event loop's thread (or the caller's, for issue()): the cache needs no lock.
