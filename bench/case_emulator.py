@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,40 @@ from _common import describe_exception, emit, quick_or_full
 
 CASE = "emulator"
 BENCH = Path(__file__).resolve().parent
+
+
+def rsa_cost(*, quick: bool) -> dict[str, float]:
+    """What one RSA-2048 signature costs here, alone (after the load run, with the servers gone).
+
+    CPU per signature on one thread, and signatures per second on two threads at once (``cryptography``
+    releases the GIL while it signs): the ceiling the every-response-signed variant would reach if the
+    server and the load generator cost nothing.
+    """
+    import threading
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(65537, 2048)
+    message = b"x" * 600
+    n = 100 if quick else 400
+
+    def sign(count: int) -> None:
+        for _ in range(count):
+            key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+    sign(10)
+    start = time.thread_time()
+    sign(n)
+    cpu_ms = (time.thread_time() - start) / n * 1000
+    threads = [threading.Thread(target=sign, args=(n,)) for _ in range(2)]
+    wall = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    two_threads = 2 * n / (time.perf_counter() - wall)
+    return {"rsa_sign_cpu_ms": cpu_ms, "rsa_two_threads_per_s": two_threads}
 
 
 def run(contender: str, *, quick: bool, profile: str = "") -> None:
@@ -67,6 +102,8 @@ def run(contender: str, *, quick: bool, profile: str = "") -> None:
             emit({"case": CASE, "contender": contender, "status": f"load generator crashed: {last[0][:80]}"})
             return
         result: dict[str, Any] = json.loads(load.stdout.strip().splitlines()[-1])
+        if contender == "ours_uncached":
+            result.update(rsa_cost(quick=quick))
         emit({"case": CASE, "contender": contender, "status": "ok", **result})
     except Exception as exc:
         emit({"case": CASE, "contender": contender, "status": f"crashed: {describe_exception(exc)}"})
