@@ -202,7 +202,12 @@ def test_a_non_string_url_is_a_type_error() -> None:
     ],
 )
 def test_canonical_urls_take_the_fast_path(url: str) -> None:
-    assert _fast_path(url) == _slow_path(url) == CanonicalURL(url, *_slow_path(url)[1:])
+    slow = _slow_path(url)
+    assert _fast_path(url) == slow == CanonicalURL(url, slow.host, slow.path_and_query)
+    assert hash(_fast_path(url)) == hash(slow)
+    assert tuple(slow) == (slow.url, slow.host, slow.path_and_query)
+    assert repr(slow).startswith(f"CanonicalURL(url={url!r}, host=")
+    assert slow != tuple(slow)
 
 
 @pytest.mark.parametrize(

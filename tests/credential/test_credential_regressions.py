@@ -394,14 +394,14 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
 def test_forked_child_is_not_mistaken_for_the_refresher_thread() -> None:
     # The child's caller has the ident of the thread that owns the refresh in flight in the parent (the
     # forking thread here; in real life a new child thread reusing a dead parent thread's ident).
-    from azure.communication.common._credential import _RUNNING
+    from azure.communication.common._credential import _running
     from azure.communication.common._lifecycle import Attempt, replace
 
     credential = CommunicationTokenCredential(token_refresher=lambda: "refreshed-opaque-token")
     attempt = Attempt()
     with credential._get_lock():
         credential._state = replace(credential._state, attempt=attempt)
-    running = _RUNNING.set((attempt,))  # as inside the refresher of the attempt in flight
+    running = _running().set((attempt,))  # as inside the refresher of the attempt in flight
     pid = _fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         code = 1
@@ -412,7 +412,7 @@ def test_forked_child_is_not_mistaken_for_the_refresher_thread() -> None:
         finally:
             sys.stdout.flush()
             os._exit(code)
-    _RUNNING.reset(running)
+    _running().reset(running)
     credential._state = replace(credential._state, attempt=None)
     assert _child_exit_code(pid) == 42
 

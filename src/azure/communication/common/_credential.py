@@ -12,7 +12,6 @@ Private test seam: :func:`_create` builds a credential with injected clocks and 
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import logging
@@ -32,6 +31,8 @@ from ._refresh import ON_DEMAND_WINDOW, PROACTIVE_WINDOW, TokenState, initial_sn
 from ._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot, check_undecodable_interval, normalize_token
 
 if TYPE_CHECKING:
+    import contextvars
+
     from azure.core.credentials import TokenCredential
 
     from ._scheduler import ScheduledEntry, Scheduler
@@ -50,7 +51,21 @@ DEFAULT_REFRESH_TIMEOUT: Final = 60.0
 # The attempts whose refresher runs in this context. Child tasks (gather, create_task, wait_for) and
 # context-copying executors (asyncio.to_thread) inherit it, so a refresher that reaches its own credential
 # through one of them is recognised instead of waiting on itself forever.
-_RUNNING: contextvars.ContextVar[tuple[lc.Attempt, ...]] = contextvars.ContextVar("acs_token_refreshes", default=())
+# Made at the first refresh (see _running): importing contextvars loads an extension module, about 0.3 ms
+# that code which never refreshes a token need not pay at import.
+_RUNNING: dict[str, contextvars.ContextVar[tuple[lc.Attempt, ...]]] = {}
+
+
+def _running() -> contextvars.ContextVar[tuple[lc.Attempt, ...]]:
+    """The context variable of the attempts whose refresher runs in this context (one per process)."""
+    running = _RUNNING.get("attempts")
+    if running is None:
+        import contextvars
+
+        # setdefault is atomic: threads that race here all get the first variable made.
+        running = _RUNNING.setdefault("attempts", contextvars.ContextVar("acs_token_refreshes", default=()))
+    return running
+
 
 # Guards the lazy creation of per-credential locks (most credentials never need one), and their
 # replacement in a forked child.
@@ -356,7 +371,9 @@ class _CredentialBase:
 
     def _check_reentrant(self) -> None:
         attempt = self._state.attempt
-        if attempt is not None and attempt in _RUNNING.get():
+        # No variable yet means that no refresher has run in this process, so none runs in this context.
+        running = _RUNNING.get("attempts")
+        if attempt is not None and running is not None and attempt in running.get():
             raise RuntimeError(
                 f"The token_refresher called get_token on its own {type(self).__name__}; "
                 "a refresher must fetch a new token without using the credential it refreshes."
@@ -722,7 +739,8 @@ class CommunicationTokenCredential(_CredentialBase):
         """Call the refresher for ``attempt`` (outside the lock) and finish the attempt with its outcome."""
         refresher = self._refresher
         assert refresher is not None
-        running = _RUNNING.set((*_RUNNING.get(), attempt))
+        variable = _running()
+        running = variable.set((*variable.get(), attempt))
         try:
             # Checked on the same line as the call: close() runs under the lock, so either it marked the
             # credential closed before this check, or the refresher call started before close() returned.
@@ -735,7 +753,7 @@ class CommunicationTokenCredential(_CredentialBase):
                 raise
             return
         finally:
-            _RUNNING.reset(running)
+            variable.reset(running)
         self._finish(attempt, value, None)
 
     def _finish(self, attempt: lc.Attempt, value: object, error: BaseException | None) -> None:

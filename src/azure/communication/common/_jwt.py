@@ -22,8 +22,8 @@ from __future__ import annotations
 import binascii
 import json
 import math
-from collections.abc import Mapping
-from typing import Any, Final, NamedTuple, NoReturn
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, NoReturn
 
 __all__ = [
     "NOT_A_JWT",
@@ -42,12 +42,26 @@ _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 _PADDING: Final = (b"", b"=", b"==", b"===")
 
 
-class JwtParts(NamedTuple):
-    """A decoded JWT: its header (None when undecodable), its claims and the expiry (None: no numeric ``exp``)."""
+class JwtParts:
+    """A decoded JWT: its header (None when undecodable), its claims and the expiry (None: no numeric ``exp``).
 
-    header: dict[str, Any] | None
-    claims: dict[str, Any]
-    expires_on: float | None
+    A plain slotted class rather than a ``NamedTuple``: building a ``NamedTuple`` class costs about 0.1 ms
+    at import. Unpacks like one (``header, claims, expires_on = read_jwt(token)``).
+    """
+
+    __slots__ = ("claims", "expires_on", "header")
+
+    def __init__(self, header: dict[str, Any] | None, claims: dict[str, Any], expires_on: float | None) -> None:
+        self.header = header
+        self.claims = claims
+        self.expires_on = expires_on
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.header, self.claims, self.expires_on))
+
+    def __repr__(self) -> str:
+        # Claims are not secret, but a repr that lands in a log should not carry a whole token's payload.
+        return f"JwtParts(expires_on={self.expires_on!r})"
 
 
 def _refuse_constant(name: str) -> NoReturn:

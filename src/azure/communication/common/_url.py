@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Final, NamedTuple
+from collections.abc import Iterator
+from typing import Final
 
 __all__ = ["CanonicalURL", "canonical_url", "canonicalize"]
 
@@ -98,8 +99,14 @@ _CACHE_SIZE: Final = 1024
 _cache: dict[str, CanonicalURL] = {}
 
 
-class CanonicalURL(NamedTuple):
-    """A canonical URL and the two pieces of it that are signed."""
+class CanonicalURL:
+    """A canonical URL and the two pieces of it that are signed (immutable by convention, compared by value).
+
+    A plain slotted class rather than a ``NamedTuple``: building a ``NamedTuple`` class costs about 0.1 ms
+    at import, and slot reads are the cheapest attribute reads on the signing path.
+    """
+
+    __slots__ = ("host", "path_and_query", "url")
 
     url: str
     """The whole canonical URL (``scheme://host[:port]/path[?query]``)."""
@@ -107,6 +114,25 @@ class CanonicalURL(NamedTuple):
     """``host[:port]``: the ``Host`` header every client sends for :attr:`url`."""
     path_and_query: str
     """The request target every client sends for :attr:`url`."""
+
+    def __init__(self, url: str, host: str, path_and_query: str) -> None:
+        self.url = url
+        self.host = host
+        self.path_and_query = path_and_query
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CanonicalURL):
+            return NotImplemented
+        return (self.url, self.host, self.path_and_query) == (other.url, other.host, other.path_and_query)
+
+    def __hash__(self) -> int:
+        return hash((self.url, self.host, self.path_and_query))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.url, self.host, self.path_and_query))
+
+    def __repr__(self) -> str:
+        return f"CanonicalURL(url={self.url!r}, host={self.host!r}, path_and_query={self.path_and_query!r})"
 
 
 def canonical_url(url: str) -> str:

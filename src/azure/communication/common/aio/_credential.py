@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from .. import _lifecycle as lc
-from .._credential import _DEFAULT_SEAMS, _RUNNING, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _Seams
+from .._credential import _DEFAULT_SEAMS, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _running, _Seams
 from .._scheduler import ScheduledEntry, Scheduler, fork_generation
 from .._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot
 
@@ -584,7 +584,8 @@ class CommunicationTokenCredential(_CredentialBase):
     async def _call(self, attempt: lc.Attempt) -> object:
         """The refresh task's body: call the refresher and await its result (in the task's own context,
         which child tasks of the refresher inherit)."""
-        _RUNNING.set((*_RUNNING.get(), attempt))
+        variable = _running()
+        variable.set((*variable.get(), attempt))
         if self._state.closed:
             return None
         refresher = self._refresher
