@@ -1,7 +1,9 @@
 """Case 9: start-up time, in fresh interpreters, against ``import azure.core.credentials`` in the same run.
 
 Every command is a new ``python`` process, timed wall to wall from the parent (``perf_counter`` around
-``subprocess.run``): interpreter start, imports, the work, exit. The commands run interleaved, one of each
+``subprocess.run``): interpreter start, imports, the work, exit; its CPU time (user + system) is read from the
+child's rusage. The full-import ratio is judged on CPU time, as the micro-benchmarks are; the CLI goals are
+wall-clock goals. The commands run interleaved, one of each
 per round in a rotating order, so a neighbour's burst of load hits them all alike; the figures are medians
 over the rounds. Bytecode caches are on (``PYTHONDONTWRITEBYTECODE`` removed, ``PYTHONPYCACHEPREFIX`` pointed
 at a temporary directory, one warm-up run of each command), as for an installed package, without writing
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -99,14 +102,18 @@ def _environment(cache: str) -> dict[str, str]:
     return env
 
 
-def _time_once(argv: list[str], env: dict[str, str]) -> float:
+def _time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``argv`` once: its wall time and its CPU time (user + system, from the child's rusage), in ms."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # token inspect exits 0 for a valid token; anything else would time an error path.
     if done.returncode != 0:
         raise RuntimeError(f"{argv[1:]} exited {done.returncode}: {done.stderr.decode(errors='replace')[-300:]}")
-    return elapsed * 1000.0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed * 1000.0, cpu * 1000.0
 
 
 def _core_modules(code: str, env: dict[str, str]) -> list[str]:
@@ -126,12 +133,15 @@ def measure(rounds: int) -> dict[str, Any]:
         for argv in argvs.values():  # warm-up: write the bytecode caches
             _time_once(argv, env)
         samples: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
         for number in range(rounds):
             shift = number % len(names)
             for name in names[shift:] + names[:shift]:
-                samples[name].append(_time_once(argvs[name], env))
+                wall_ms, cpu_ms = _time_once(argvs[name], env)
+                samples[name].append(wall_ms)
+                cpu[name].append(cpu_ms)
         modules = {name: _core_modules(code, env) for name, code in _MODULE_CHECKS.items()}
-    return {"samples": samples, "core_modules": modules}
+    return {"samples": samples, "cpu": cpu, "core_modules": modules}
 
 
 def run(contender: str, *, quick: bool) -> None:
@@ -139,10 +149,13 @@ def run(contender: str, *, quick: bool) -> None:
     rounds = 7 if quick else 31
     measured = measure(rounds)
     samples: dict[str, list[float]] = measured["samples"]
+    cpu_samples: dict[str, list[float]] = measured["cpu"]
     core_ms = median(samples["floor:azure_core"])
+    core_cpu_ms = median(cpu_samples["floor:azure_core"])
     python_ms = median(samples["floor:python"])
     for name, values in samples.items():
         ms = median(values)
+        cpu_ms = median(cpu_samples[name])
         record: dict[str, Any] = {
             "case": CASE,
             "contender": name,
@@ -150,9 +163,11 @@ def run(contender: str, *, quick: bool) -> None:
             "ms": round(ms, 1),
             "ms_min": round(min(values), 1),
             "ms_p90": round(percentile(values, 90), 1),
+            "cpu_ms": round(cpu_ms, 1),
             "rounds": len(values),
             "over_python_ms": round(ms - python_ms, 1),
             "vs_azure_core": round(ms / core_ms, 3),
+            "cpu_vs_azure_core": round(cpu_ms / core_cpu_ms, 3),
         }
         if name in measured["core_modules"]:
             loaded = measured["core_modules"][name]
@@ -162,8 +177,12 @@ def run(contender: str, *, quick: bool) -> None:
             record["goal_met"] = record["azure_core_modules"] == 0
         elif name == "ours:full":
             record["goal"] = f"at most {FULL_IMPORT_MAX_OVERHEAD:.0%} over import azure.core.credentials"
-            record["overhead"] = round(ms / core_ms - 1.0, 3)
-            record["goal_met"] = ms <= core_ms * (1.0 + FULL_IMPORT_MAX_OVERHEAD)
+            # Judged on CPU time, as the micro-benchmarks are: on a shared machine the wall time of a 100 ms
+            # process also counts the time it waited for a core, which moves the ratio by several per cent
+            # between runs. Both ratios are recorded.
+            record["overhead"] = round(cpu_ms / core_cpu_ms - 1.0, 3)
+            record["wall_overhead"] = round(ms / core_ms - 1.0, 3)
+            record["goal_met"] = cpu_ms <= core_cpu_ms * (1.0 + FULL_IMPORT_MAX_OVERHEAD)
         elif name.startswith("ours:cli_"):
             record["goal"] = f"under {CLI_MAX_MS:.0f} ms wall, no azure-core"
             record["goal_met"] = ms < CLI_MAX_MS and record["azure_core_modules"] == 0
@@ -181,4 +200,7 @@ if __name__ == "__main__":  # ``python bench/case_startup.py [--quick]``: a read
     for line in buffer.getvalue().splitlines():
         row = json.loads(line.split(" ", 1)[1])
         verdict = "" if "goal_met" not in row else ("  goal met" if row["goal_met"] else "  GOAL MISSED")
-        print(f"{row['contender']:24} {row['ms']:7.1f} ms  (x{row['vs_azure_core']:.2f} of azure-core){verdict}")
+        print(
+            f"{row['contender']:24} {row['ms']:7.1f} ms wall, {row['cpu_ms']:7.1f} ms CPU "
+            f"(x{row['vs_azure_core']:.2f} / x{row['cpu_vs_azure_core']:.3f} of azure-core){verdict}"
+        )

@@ -16,7 +16,6 @@ import functools
 import inspect
 import logging
 import math
-import os
 import random
 import threading
 import time
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar, overload
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from . import _lifecycle as lc
-from ._fork import fork_generation
+from ._fork import alloc_lock, fork_generation
 from ._refresh import ON_DEMAND_WINDOW, PROACTIVE_WINDOW, TokenState, initial_snapshot, token_state
 from ._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot, check_undecodable_interval, normalize_token
 
@@ -67,21 +66,7 @@ def _running() -> contextvars.ContextVar[tuple[lc.Attempt, ...]]:
     return running
 
 
-# Guards the lazy creation of per-credential locks (most credentials never need one), and their
-# replacement in a forked child.
-_ALLOC_LOCK = threading.Lock()
-
 _C = TypeVar("_C", bound="_CredentialBase")
-
-
-def _reset_alloc_lock() -> None:
-    global _ALLOC_LOCK
-    # A parent thread may have held it at the fork; that thread does not exist in the child.
-    _ALLOC_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_alloc_lock)
 
 
 class _Seams(lc._Record):
@@ -643,7 +628,7 @@ class CommunicationTokenCredential(_CredentialBase):
         return lock
 
     def _new_lock(self) -> threading.Lock:
-        with _ALLOC_LOCK:
+        with alloc_lock():
             generation = fork_generation()
             if self._generation == generation:
                 lock = self._lock
@@ -652,7 +637,7 @@ class CommunicationTokenCredential(_CredentialBase):
                 return lock
             # A forked child: the lock may be held by a parent thread, the refresh in flight does not
             # exist here, and the schedule is the parent's. The generation is updated last, so other
-            # threads wait on _ALLOC_LOCK until this is done.
+            # threads wait on alloc_lock() until this is done.
             self._cond = None
             self._state = lc.replace(self._state, attempt=None)
             lock = self._lock = threading.Lock()

@@ -29,14 +29,13 @@ import contextlib
 import heapq
 import itertools
 import logging
-import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from typing import Final, Protocol, TypeVar
 
-from ._fork import fork_generation
+from ._fork import after_fork_in_child, fork_generation
 
 __all__ = [
     "BUSY_GRACE",
@@ -605,5 +604,4 @@ def _reset_after_fork() -> None:
         child._adopt(pending)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+after_fork_in_child(_reset_after_fork)

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import os
 import sys
 import threading
 import weakref
@@ -40,11 +39,13 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 
 from .. import _lifecycle as lc
 from .._credential import _DEFAULT_SEAMS, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _running, _Seams
-from .._scheduler import ScheduledEntry, Scheduler, fork_generation
+from .._fork import after_fork_in_child, fork_generation
 from .._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
+
+    from .._scheduler import ScheduledEntry, Scheduler
 
 __all__ = ["AsyncTokenRefresher", "AzureCommunicationTokenCredential", "CommunicationTokenCredential"]
 
@@ -271,8 +272,7 @@ def _reset_watched_lock() -> None:
     _watched_lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_watched_lock)
+after_fork_in_child(_reset_watched_lock)
 
 
 async def _park_at_shutdown(
