@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -130,3 +131,14 @@ def path_id(raw_id: str) -> str:
     from urllib.parse import quote
 
     return quote(raw_id, safe="")
+
+
+def read_banner(process: subprocess.Popen[str]) -> str:
+    """The start-up banner of an ``acs-emulator`` process, up to its ``Press Ctrl+C`` line."""
+    assert process.stdout is not None
+    banner = ""
+    for line in process.stdout:
+        banner += line
+        if line.startswith("Press Ctrl+C"):
+            break
+    return banner

@@ -22,7 +22,7 @@ from acs_emulator import (
     run_cli,
 )
 from acs_emulator._cli import _resolve_access_key
-from emulator_support import VERSION, send
+from emulator_support import VERSION, read_banner, send
 
 KEY = "Y2xpLXRlc3Qta2V5LWZvci10aGUtZW11bGF0b3I="
 ENDPOINT_LINE = re.compile(r"^endpoint: +(https?://127\.0\.0\.1:(\d+))$", re.MULTILINE)
@@ -63,12 +63,7 @@ def test_module_runs_until_sigterm(tmp_path: Path) -> None:
         env=env,
     )
     try:
-        assert process.stdout is not None
-        banner = ""
-        for line in process.stdout:
-            banner += line
-            if line.startswith("Press Ctrl+C"):
-                break
+        banner = read_banner(process)
         match = ENDPOINT_LINE.search(banner)
         assert match, banner
         endpoint, port = match.group(1), int(match.group(2))

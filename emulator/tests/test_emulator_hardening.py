@@ -23,7 +23,7 @@ from acs_emulator import Emulator, _tokens
 from acs_emulator._cli import print_banner, run_cli
 from acs_emulator._store import StorageError
 from acs_emulator._tokens import TokenIssuer
-from emulator_support import PREVIEW, VERSION, FakeClock, entra_jwt, path_id, send
+from emulator_support import PREVIEW, VERSION, FakeClock, entra_jwt, path_id, read_banner, send
 
 KEY = "aGFyZGVuaW5nLXRlc3Qta2V5LWZvci10aGUtZW11bGF0b3I="
 CREATE = f"/identities?api-version={VERSION}"
@@ -355,12 +355,7 @@ def test_300_silent_sockets_under_a_256_descriptor_limit_lock_nobody_out() -> No
     )
     silent: list[socket.socket] = []
     try:
-        assert process.stdout is not None
-        banner = ""
-        for line in process.stdout:
-            banner += line
-            if line.startswith("Press Ctrl+C"):
-                break
+        banner = read_banner(process)
         port = int(re.search(r"^endpoint: +http://127\.0\.0\.1:(\d+)$", banner, re.MULTILINE).group(1))  # type: ignore[union-attr]
         silent = [_connect(port) for _ in range(300)]
         reply = send(port, "POST", CREATE, {}, key=KEY)

@@ -25,6 +25,7 @@ from azure.communication.identity.aio import CommunicationIdentityClient as Asyn
 from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
 from acs_emulator import ACCESS_KEY_ENV, Emulator, add_cli_arguments, run_cli
+from emulator_support import read_banner
 
 KEY = "aHR0cHMtdGVzdC1rZXktZm9yLXRoZS1lbXVsYXRvcg=="
 
@@ -122,12 +123,7 @@ def test_cli_https_prints_the_ca_bundle_and_serves_tls(tmp_path: Path) -> None:
         env=env,
     )
     try:
-        assert process.stdout is not None
-        banner = ""
-        for line in process.stdout:
-            banner += line
-            if line.startswith("Press Ctrl+C"):
-                break
+        banner = read_banner(process)
         endpoint = re.search(r"^endpoint: +(https://127\.0\.0\.1:\d+)$", banner, re.MULTILINE)
         bundle = re.search(r"^CA bundle: +(\S+)", banner, re.MULTILINE)
         assert endpoint, banner

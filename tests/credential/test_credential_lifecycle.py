@@ -18,7 +18,6 @@ import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,6 +30,7 @@ from token_credential_helpers import (
     ManualScheduler,
     Refresher,
     in_flight,
+    in_thread,
     make_jwt,
 )
 from token_credential_helpers import SyncCredential as CommunicationTokenCredential
@@ -54,22 +54,6 @@ class RefresherError(Exception):
 
 class Owner:
     """Something a scheduler can hold weakly."""
-
-
-def _in_thread(call: Callable[[], Any], timeout: float = 10) -> tuple[bool, Any]:
-    """Run ``call`` on a daemon thread; ``(finished, result or exception)``."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return (not thread.is_alive(), outcome[0] if outcome else None)
 
 
 class Gate:
@@ -230,7 +214,7 @@ def test_keyboard_interrupt_anywhere_in_an_attempt_never_leaves_it_in_flight(clo
         if not _interrupt_at_call(credential, call):
             break
         assert in_flight(credential) is None, f"attempt left in flight by an interrupt at call {call}"
-        finished, result = _in_thread(credential.get_token)
+        finished, result = in_thread(credential.get_token)
         assert finished, f"wedged by an interrupt at call {call}"
         assert result.token == token
     assert call > 3  # the test did walk the attempt's calls

@@ -27,6 +27,7 @@ from token_credential_helpers import (
     ManualScheduler,
     Refresher,
     in_flight,
+    in_thread,
     make_jwt,
     refresh_task,
     settle_async,
@@ -59,22 +60,6 @@ def _fork() -> int:
 def _child_exit_code(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
-
-
-def _in_thread(call: Callable[[], Any], timeout: float = 10) -> tuple[bool, Any]:
-    """Run ``call`` on a daemon thread; ``(finished, result or exception)``."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return (not thread.is_alive(), outcome[0] if outcome else None)
 
 
 # -- 1. an async proactive credential created outside a loop starts its refresh at the first call -------
@@ -374,7 +359,7 @@ def test_forked_child_does_not_wait_for_the_parents_refresh_in_flight() -> None:
     if pid == 0:  # pragma: no cover - the child reports through its exit code
         code = 1
         try:
-            finished, result = _in_thread(credential.get_token, timeout=10)
+            finished, result = in_thread(credential.get_token, timeout=10)
             if not finished:
                 code = 3  # blocked on the parent's refresh (or lock)
             elif isinstance(result, BaseException):

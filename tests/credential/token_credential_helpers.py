@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -32,6 +33,22 @@ def make_jwt(exp: float | None = None, *, pad: bool = False, **claims: Any) -> s
     header = b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode(), pad=pad)
     body = b64url(json.dumps(payload).encode(), pad=pad)
     return f"{header}.{body}.c2lnbmF0dXJl"
+
+
+def in_thread(call: Callable[[], Any], timeout: float = 10) -> tuple[bool, Any]:
+    """Run ``call`` on a daemon thread; ``(finished, result or exception)``."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return (not thread.is_alive(), outcome[0] if outcome else None)
 
 
 def wait_for(predicate: Callable[[], bool]) -> None:

@@ -96,20 +96,31 @@ _LAZY: dict[str, str] = {
 }
 
 
-# Hidden from type checkers, so that they report a misspelt name instead of typing it as Any.
-if not TYPE_CHECKING:
+def _lazy_attributes(namespace: dict[str, object], table: dict[str, str], public: list[str]) -> tuple[object, object]:
+    """A package's PEP 562 ``__getattr__`` and ``__dir__``: ``table`` maps each lazy name to its module.
+
+    Shared with :mod:`.aio`. A loaded name is cached in ``namespace``, so later lookups are plain attribute
+    reads, without the function.
+    """
+    package = str(namespace["__name__"])
 
     def __getattr__(name: str) -> object:
-        module = _LAZY.get(name)
+        module = table.get(name)
         if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(_import_module(module, __name__), name)
-        # Cached in the module: later lookups are plain attribute reads, without this function.
-        globals()[name] = value
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(_import_module(module, package), name)
+        namespace[name] = value
         return value
 
     def __dir__() -> list[str]:
-        return sorted(set(globals()) | set(__all__))
+        return sorted(set(namespace) | set(public))
+
+    return __getattr__, __dir__
+
+
+# Hidden from type checkers, so that they report a misspelt name instead of typing it as Any.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = _lazy_attributes(globals(), _LAZY, __all__)
 
 
 del TYPE_CHECKING

@@ -163,8 +163,9 @@ def _check_refresh_timeout(value: object) -> float | None:
 class _CredentialBase:
     """What the threading and the async credential share; no locking, no waiting.
 
-    The shells call :meth:`_setup` from ``_init``, feed lifecycle events through :meth:`_feed` (under
-    their lock) and run the shell-specific effects (waking waiters, cancelling a task) themselves.
+    The shells' constructors call :meth:`_setup` (:func:`_create` reaches it through :meth:`_init`), feed
+    lifecycle events through :meth:`_feed` (under their lock) and run the shell-specific effects (waking
+    waiters, cancelling a task) themselves.
     """
 
     __slots__ = (
@@ -183,8 +184,17 @@ class _CredentialBase:
 
     _ASYNC: bool = False
 
+    #: Builds the Entra exchanger of the shell's flavour from ``(resource_endpoint, token_credential,
+    #: scopes, **pipeline_kwargs)`` (the seams may replace it).
+    _default_exchanger: Callable[..., Any]
+
     def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
-        raise NotImplementedError
+        """Set up as the public constructor would with ``args`` and ``kwargs``, but with ``seams``."""
+        bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        values.pop("self")
+        self._setup(**values, seams=seams)
 
     def _setup(
         self,
@@ -198,7 +208,43 @@ class _CredentialBase:
         scopes: object,
         pipeline_kwargs: dict[str, Any],
         seams: _Seams,
-        default_exchanger: Callable[..., Any],
+    ) -> None:
+        """Check the constructor's arguments and build the state; the shell's hooks run before and after."""
+        self._prepare()
+        self._configure(
+            token,
+            token_refresher,
+            proactive_refresh,
+            refresh_timeout,
+            undecodable_token_expiry_interval,
+            resource_endpoint,
+            token_credential,
+            scopes,
+            pipeline_kwargs,
+            seams,
+        )
+        self._started()
+
+    def _prepare(self) -> None:
+        """The shell's own fields, set before the arguments are checked."""
+        raise NotImplementedError
+
+    def _started(self) -> None:
+        """The shell's own start (scheduling a proactive refresh, binding to a running loop)."""
+        raise NotImplementedError
+
+    def _configure(
+        self,
+        token: object,
+        token_refresher: object,
+        proactive_refresh: bool,
+        refresh_timeout: object,
+        undecodable_token_expiry_interval: object,
+        resource_endpoint: object,
+        token_credential: object,
+        scopes: object,
+        pipeline_kwargs: dict[str, Any],
+        seams: _Seams,
     ) -> None:
         clock = seams.clock
         self._clock: Callable[[], float] = time.time if clock is None else clock
@@ -224,7 +270,7 @@ class _CredentialBase:
                 )
             if resource_endpoint is None or token_credential is None:
                 raise TypeError(f"{name} in Entra mode needs both resource_endpoint and token_credential.")
-            factory = default_exchanger if seams.exchanger_factory is None else seams.exchanger_factory
+            factory = self._default_exchanger if seams.exchanger_factory is None else seams.exchanger_factory
             self._exchanger = factory(resource_endpoint, token_credential, scopes, **pipeline_kwargs)
             self._refresher: Callable[[], object] | None = self._exchanger
             config = lc.Config(ON_DEMAND_WINDOW, False, timeout, lifetime)
@@ -520,7 +566,7 @@ class CommunicationTokenCredential(_CredentialBase):
         scopes: Sequence[str] | None = None,
         **pipeline_kwargs: Any,
     ) -> None:
-        self._start(
+        self._setup(
             token,
             token_refresher,
             proactive_refresh,
@@ -533,41 +579,13 @@ class CommunicationTokenCredential(_CredentialBase):
             _DEFAULT_SEAMS,
         )
 
-    def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
-        bound = inspect.signature(CommunicationTokenCredential.__init__).bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        values.pop("self")
-        self._start(**values, seams=seams)
+    _default_exchanger = staticmethod(_default_exchanger)
 
-    def _start(
-        self,
-        token: object,
-        token_refresher: object,
-        proactive_refresh: bool,
-        refresh_timeout: object,
-        undecodable_token_expiry_interval: object,
-        resource_endpoint: object,
-        token_credential: object,
-        scopes: object,
-        pipeline_kwargs: dict[str, Any],
-        seams: _Seams,
-    ) -> None:
+    def _prepare(self) -> None:
         self._lock: threading.Lock | None = None
         self._cond: threading.Condition | None = None
-        self._setup(
-            token,
-            token_refresher,
-            proactive_refresh,
-            refresh_timeout,
-            undecodable_token_expiry_interval,
-            resource_endpoint,
-            token_credential,
-            scopes,
-            pipeline_kwargs,
-            seams,
-            _default_exchanger,
-        )
+
+    def _started(self) -> None:
         if self._state.config.proactive:
             with self._get_lock():
                 self._schedule_first()

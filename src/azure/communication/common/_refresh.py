@@ -79,8 +79,10 @@ class _Times(Protocol):
 
 
 class _Constant:
-    """A named constant compared by identity: what ``enum.Enum`` gives here, without the 0.1 ms that building
-    each enum class costs at import."""
+    """A named constant compared by identity.
+
+    What ``enum.Enum`` gives here, without the 0.1 ms that building each enum class costs at import.
+    """
 
     __slots__ = ("name",)
 

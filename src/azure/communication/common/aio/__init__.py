@@ -5,7 +5,7 @@ Names are loaded on first use, as in :mod:`azure.communication.common`.
 
 from __future__ import annotations
 
-from importlib import import_module as _import_module
+from .. import _lazy_attributes
 
 # Not typing.TYPE_CHECKING: importing typing costs more than this whole module (type checkers treat any
 # name TYPE_CHECKING as true).
@@ -35,17 +35,7 @@ _LAZY: dict[str, str] = {
 
 # Hidden from type checkers, so that they report a misspelt name instead of typing it as Any.
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> object:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(_import_module(module, __name__), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted(set(globals()) | set(__all__))
+    __getattr__, __dir__ = _lazy_attributes(globals(), _LAZY, __all__)
 
 
 del TYPE_CHECKING

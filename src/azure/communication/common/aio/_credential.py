@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
 from .. import _lifecycle as lc
-from .._credential import _DEFAULT_SEAMS, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _running, _Seams
+from .._credential import _DEFAULT_SEAMS, DEFAULT_REFRESH_TIMEOUT, _CredentialBase, _running
 from .._fork import after_fork_in_child, fork_generation
 from .._tokens import OPAQUE_TOKEN_LIFETIME, TokenInput, TokenSnapshot
 
@@ -383,7 +383,7 @@ class CommunicationTokenCredential(_CredentialBase):
         scopes: Sequence[str] | None = None,
         **pipeline_kwargs: Any,
     ) -> None:
-        self._start(
+        self._setup(
             token,
             token_refresher,
             proactive_refresh,
@@ -396,41 +396,13 @@ class CommunicationTokenCredential(_CredentialBase):
             _DEFAULT_SEAMS,
         )
 
-    def _init(self, args: tuple[Any, ...], kwargs: dict[str, Any], seams: _Seams) -> None:
-        bound = inspect.signature(CommunicationTokenCredential.__init__).bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        values = dict(bound.arguments)
-        values.pop("self")
-        self._start(**values, seams=seams)
+    _default_exchanger = staticmethod(_default_exchanger)
 
-    def _start(
-        self,
-        token: object,
-        token_refresher: object,
-        proactive_refresh: bool,
-        refresh_timeout: object,
-        undecodable_token_expiry_interval: object,
-        resource_endpoint: object,
-        token_credential: object,
-        scopes: object,
-        pipeline_kwargs: dict[str, Any],
-        seams: _Seams,
-    ) -> None:
+    def _prepare(self) -> None:
         self._binding: _Binding | None = None
         self._exchanger_closed = False
-        self._setup(
-            token,
-            token_refresher,
-            proactive_refresh,
-            refresh_timeout,
-            undecodable_token_expiry_interval,
-            resource_endpoint,
-            token_credential,
-            scopes,
-            pipeline_kwargs,
-            seams,
-            _default_exchanger,
-        )
+
+    def _started(self) -> None:
         try:
             binding = _running_binding(None)
         except RuntimeError:
