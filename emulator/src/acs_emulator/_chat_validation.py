@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ._errors import ApiError
 from ._timestamps import parse_rfc3339 as parse_timestamp
-from ._validation import parse_json_object
+from ._validation import json_type_name, parse_json_object
 
 __all__ = [
     "CHAT_API_VERSIONS",
@@ -180,18 +180,6 @@ def decode_cursor(values: Sequence[str], keys: Mapping[str, type]) -> dict[str, 
     return state
 
 
-def _type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def _text(obj: dict[str, Any], key: str, target: str, *, required: bool, limit: int = MAX_TEXT_LENGTH) -> str | None:
     value = obj.get(key)
     if value is None:
@@ -199,7 +187,7 @@ def _text(obj: dict[str, Any], key: str, target: str, *, required: bool, limit: 
             raise _bad(f"{target} is required.", target)
         return None
     if not isinstance(value, str):
-        raise _bad(f"{target} must be a string, not {_type_name(value)}.", target)
+        raise _bad(f"{target} must be a string, not {json_type_name(value)}.", target)
     if required and not value.strip():
         raise _bad(f"{target} must not be empty.", target)
     if len(value) > limit:
@@ -278,7 +266,7 @@ def _participants(value: object, target: str, version: str, *, required: bool) -
             raise _bad(f"{target} is required.", target)
         return ()
     if not isinstance(value, list):
-        raise _bad(f"{target} must be an array, not {_type_name(value)}.", target)
+        raise _bad(f"{target} must be an array, not {json_type_name(value)}.", target)
     if required and not value:
         raise _bad(f"{target} must not be empty.", target)
     if len(value) > MAX_PARTICIPANTS_PER_REQUEST:
@@ -382,7 +370,7 @@ def _content(obj: dict[str, Any], *, required: bool) -> str | None:
             raise _bad("content is required.", "content")
         return None
     if not isinstance(content, str):
-        raise _bad(f"content must be a string, not {_type_name(content)}.", "content")
+        raise _bad(f"content must be a string, not {json_type_name(content)}.", "content")
     if required and not content.strip():
         raise _bad("content must not be empty.", "content")
     if len(content.encode("utf-8")) > MAX_MESSAGE_BYTES:

@@ -30,6 +30,7 @@ __all__ = [
     "check_guid_segment",
     "check_identity_id",
     "check_teams_exchange",
+    "json_type_name",
     "parse_bearer",
     "parse_create_request",
     "parse_entra_assignment",
@@ -165,7 +166,8 @@ def parse_json_object(body: bytes, *, allow_empty: bool) -> dict[str, Any]:
     return value
 
 
-def _type_name(value: object) -> str:
+def json_type_name(value: object) -> str:
+    """The JSON type of a parsed value, as the service's error texts name it (``string``, ``array``...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -187,7 +189,7 @@ def _parse_scopes(value: object, field: str, *, required: bool) -> tuple[str, ..
         return ()
     if not isinstance(value, list):
         raise ApiError.bad_request(
-            f"{target}: The value must be an array of strings, not {_type_name(value)}.", target=target
+            f"{target}: The value must be an array of strings, not {json_type_name(value)}.", target=target
         )
     if len(value) > MAX_SCOPES:
         raise ApiError.bad_request(
@@ -197,7 +199,7 @@ def _parse_scopes(value: object, field: str, *, required: bool) -> tuple[str, ..
     for item in value:
         if not isinstance(item, str):
             raise ApiError.bad_request(
-                f"{target}: The value must contain strings, not {_type_name(item)}.", target=target
+                f"{target}: The value must contain strings, not {json_type_name(item)}.", target=target
             )
         if item not in SCOPES:
             allowed = ", ".join(sorted(SCOPES))
@@ -213,7 +215,9 @@ def _parse_scopes(value: object, field: str, *, required: bool) -> tuple[str, ..
 def _parse_whole_number(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         target = _target(field)
-        raise ApiError.bad_request(f"{target}: The value must be an integer, not {_type_name(value)}.", target=target)
+        raise ApiError.bad_request(
+            f"{target}: The value must be an integer, not {json_type_name(value)}.", target=target
+        )
     return value
 
 
@@ -266,7 +270,7 @@ def parse_create_request(body: bytes, *, allow_short: bool, custom_ids: bool = T
     if custom_id is not None:
         if not isinstance(custom_id, str):
             raise ApiError.bad_request(
-                f"CustomId: The value must be a string, not {_type_name(custom_id)}.", target="CustomId"
+                f"CustomId: The value must be a string, not {json_type_name(custom_id)}.", target="CustomId"
             )
         if not custom_id.strip() or len(custom_id) > MAX_CUSTOM_ID_LENGTH:
             raise ApiError.bad_request(
